@@ -1,0 +1,36 @@
+"""``trtllm_flash_delta_rule`` descriptor read from an exported graph's source node."""
+import torch
+
+import trtllm_flash.ops.delta_rule  # noqa: F401  (registers the ops and the descriptor)
+from trtllm_flash.ops.interface import METADATA_NAMES, StateCache, get_descriptor
+
+
+class DeltaNetCore(torch.nn.Module):
+    def forward(self, q, k, v, beta):
+        return torch.ops.trtllm_flash.delta_rule(q, k, v, beta, 0.125)
+
+
+def exported_source_node():
+    args = (torch.randn(2, 7, 3, 12), torch.randn(2, 7, 3, 12), torch.randn(2, 7, 3, 20), torch.rand(2, 7, 3))
+    graph = torch.export.export(DeltaNetCore(), args).graph_module.graph
+    desc = get_descriptor("trtllm_flash_delta_rule")
+    nodes = [n for n in graph.nodes if n.op == "call_function" and n.target in (desc.source_op(), desc.source_op().default)]
+    assert len(nodes) == 1
+    return desc, nodes[0]
+
+
+def test_descriptor_reads_shapes_and_scale_from_the_node():
+    desc, node = exported_source_node()
+    assert desc.insert_transform == "insert_cached_delta_rule"
+    assert desc.cache_specs(node) == {"delta_state": StateCache((3, 12, 20), torch.float32, kind="state")}
+    assert desc.constants(node) == [0.125]
+    assert desc.num_inputs() == 4
+    assert all(name in METADATA_NAMES for name in desc.standard_metadata())
+
+
+def test_cached_op_schema_matches_descriptor_order():
+    """inputs, then metadata, then caches, then constants — the order insert_cached_* builds."""
+    desc, node = exported_source_node()
+    names = [a.name for a in desc.cached_op()._schema.arguments]
+    expected = ["q", "k", "v", "beta"] + desc.standard_metadata() + list(desc.cache_specs(node)) + ["scale"]
+    assert names == expected

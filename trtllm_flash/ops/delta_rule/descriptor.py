@@ -1,0 +1,45 @@
+"""Descriptor ``trtllm_flash_delta_rule``: how ``insert_cached_delta_rule`` turns ``delta_rule`` into
+``cached_delta_rule`` and which per-sequence state the cache manager allocates."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch.fx import Node
+
+from trtllm_flash.ops.interface import CacheSpec, Constant, OpDescriptor, StateCache, fake_tensor, node_arg, register_descriptor
+
+
+@register_descriptor
+class DeltaRuleDescriptor(OpDescriptor):
+    """``delta_rule(q, k, v, beta, scale)`` -> ``cached_delta_rule(q, k, v, beta, <metadata>, delta_state, scale)``
+    with ``delta_state [num_slots, h, dk, dv]`` fp32."""
+
+    name = "trtllm_flash_delta_rule"
+    insert_transform = "insert_cached_delta_rule"
+
+    @classmethod
+    def source_op(cls) -> torch._ops.OpOverloadPacket:
+        return torch.ops.trtllm_flash.delta_rule
+
+    @classmethod
+    def cached_op(cls) -> torch._ops.OpOverload:
+        return torch.ops.trtllm_flash.cached_delta_rule.default
+
+    @classmethod
+    def num_inputs(cls) -> int:
+        return 4
+
+    @classmethod
+    def standard_metadata(cls) -> List[str]:
+        return ["batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states"]
+
+    @classmethod
+    def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:
+        _, _, num_heads, dk = fake_tensor(source_node, 0, "q").shape
+        dv = fake_tensor(source_node, 2, "v").shape[-1]
+        return {"delta_state": StateCache((int(num_heads), int(dk), int(dv)), torch.float32, kind="state")}
+
+    @classmethod
+    def constants(cls, source_node: Node) -> List[Constant]:
+        return [float(node_arg(source_node, 4, "scale"))]
