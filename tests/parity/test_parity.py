@@ -1,0 +1,115 @@
+"""CI parity (CPU, tiny preset, fp32): the built model against the eager reference.
+Logits max abs diff <= 1e-4 and greedy tokens identical."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from driver import Driver, reference_logits
+
+ATOL = 1e-4
+pytest.importorskip("trtllm_flash.loading", reason="the reference model has not landed")
+from trtllm_flash.build import build_model  # noqa: E402
+from trtllm_flash.loading import load_model  # noqa: E402
+
+
+def args(model="tiny", **overrides):
+    values = dict(
+        model=model, dtype="float32", device="cpu", max_batch_size=8, max_seq_len=256, seed=0,
+        compile_backend="torch-simple", transforms={"gather_logits_before_lm_head": {"enabled": True}},
+    )
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return load_model("tiny", dtype=torch.float32, device="cpu", seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_model(args(), progress=None)
+
+
+def prompt(n, seed):
+    vocab = 1000
+    return torch.randint(3, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def assert_close(actual, expected):
+    diff = (actual - expected).abs().max().item()
+    assert diff <= ATOL, f"max abs diff {diff:.3g} > {ATOL}"
+
+
+def greedy(driver, reference, tokens, steps):
+    """Prefill ``tokens`` then ``steps`` greedy decodes, checking every step's logits and token."""
+    seq = driver.add(tokens)
+    logits = driver.step([(seq, len(tokens))])[0]
+    assert_close(logits, reference_logits(reference, seq.tokens))
+    for _ in range(steps):
+        nxt = int(logits[-1].argmax())
+        expected = reference_logits(reference, seq.tokens + [nxt])[-1]
+        assert nxt == int(reference_logits(reference, seq.tokens)[-1].argmax())
+        seq.tokens.append(nxt)
+        logits = driver.step([(seq, 1)])[0]
+        assert_close(logits[-1], expected)
+    return seq
+
+
+def test_a_prefill_only(built, reference):
+    driver = Driver(built)
+    seq = driver.add(prompt(23, 0))
+    assert_close(driver.step([(seq, 23)])[0], reference_logits(reference, seq.tokens))
+
+
+def test_b_prefill_then_32_greedy_decodes(built, reference):
+    greedy(Driver(built), reference, prompt(11, 1), 32)
+
+
+def test_c_chunked_prefill_with_small_max_num_tokens(built, reference):
+    driver = Driver(built)
+    tokens = prompt(45, 2)
+    seq = driver.add(tokens)
+    max_num_tokens = 16
+    pieces = []
+    while seq.cached < len(tokens):
+        pieces.append(driver.step([(seq, min(max_num_tokens, len(tokens) - seq.cached))])[0])
+    assert len(pieces) == 3
+    assert_close(torch.cat(pieces), reference_logits(reference, tokens))
+
+
+def test_d_six_sequences_arriving_at_different_steps(built, reference):
+    """Mixed batches: new prompts (some chunked) join sequences that are decoding."""
+    driver = Driver(built)
+    arrivals = {0: [prompt(9, 10), prompt(5, 11)], 2: [prompt(14, 12)], 3: [prompt(3, 13), prompt(20, 14)], 5: [prompt(7, 15)]}
+    live, chunk = [], 8
+    for step in range(12):
+        for tokens in arrivals.get(step, []):
+            live.append(driver.add(tokens))
+        prefills = [(s, min(chunk, len(s.tokens) - s.cached)) for s in live if s.cached < len(s.tokens)]
+        decodes = [(s, 1) for s in live if s.cached == len(s.tokens)]
+        for s, _ in decodes:
+            s.tokens.append(int(reference_logits(reference, s.tokens)[-1].argmax()))
+        work = prefills + decodes
+        for (s, n), logits in zip(work, driver.step(work)):
+            assert_close(logits, reference_logits(reference, s.tokens[: s.cached])[-n:])
+    assert len(live) == 6 and all(s.cached > 12 for s in live)
+
+
+def test_e_generation_past_the_sliding_window(reference):
+    config = reference.config
+    windows = [config.layer_window(i) for i in range(config.num_hidden_layers)]
+    window = max(windows)
+    if window == 0:
+        pytest.skip("the tiny preset has no sliding-window layer")
+    built = build_model(args(max_seq_len=4 * window), progress=None)
+    greedy(Driver(built, max_seq_len=4 * window), reference, prompt(window - 3, 3), window + 8)
+
+
+def test_f_checkpoint_directory_round_trip(reference, tmp_path):
+    reference.save_pretrained(tmp_path)
+    built = build_model(args(model=str(tmp_path)), progress=None)
+    driver = Driver(built)
+    seq = driver.add(prompt(17, 4))
+    assert_close(driver.step([(seq, 17)])[0], reference_logits(reference, seq.tokens))

@@ -1,0 +1,163 @@
+"""CUDA-graph replay of decode-only batches (the ``torch-cudagraph`` compile backend).
+
+A decode-only batch of ``n`` sequences is padded up to the smallest captured size ``b >= n`` with
+sentinel rows (token 0 at position 0, ``input_pos`` 0, the reserved state slot ``num_slots - 1``, a
+page-table row of :data:`SENTINEL_PAGE`) and replayed from the graph captured for ``b``. Graphs are
+captured lazily on the first decode batch, for every size, largest first, in one memory pool (the
+smaller graphs reuse the largest one's memory), with every row a sentinel row so that warm-up and capture
+write nothing into live slots or pages. They are recaptured when the cache tensors change.
+
+Anything else (prefill or mixed batches, batches larger than the largest size, CPU tensors) runs the
+graph module eagerly.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from trtllm_flash.ops.interface import SENTINEL_PAGE, CacheSpec, StateCache
+
+logger = logging.getLogger(__name__)
+
+
+def check_graph_batch_sizes(batch_sizes: Sequence[int], max_batch_size: int) -> List[int]:
+    """Sizes sorted largest first; a size above ``max_batch_size`` (more rows than state slots) is an error."""
+    sizes = sorted({int(b) for b in batch_sizes}, reverse=True)
+    if any(b < 1 for b in sizes):
+        raise ValueError(f"cuda_graph_batch_sizes must be positive, got {list(batch_sizes)}")
+    too_big = [b for b in sizes if b > max_batch_size]
+    if too_big:
+        raise ValueError(
+            f"cuda_graph_batch_sizes {too_big} exceed max_batch_size {max_batch_size}: a padded graph batch would "
+            f"need more state slots than exist; drop them or raise max_batch_size"
+        )
+    return sizes
+
+
+class _StaticBatch:
+    """Static input buffers of the largest graph; a size-``b`` graph reads views of their first ``b`` rows.
+
+    ``input_ids, position_ids [1, B]``, ``cu_seqlen [B + 1]``, ``input_pos, slot_idx, use_initial_states,
+    gather_idx [B]``, ``page_table [B, max_pages]``.
+    """
+
+    def __init__(self, max_size: int, max_pages: int, sentinel_slot: int, device: torch.device):
+        self.sentinel_slot = sentinel_slot
+        self.tokens = torch.zeros(1, max_size, dtype=torch.int64, device=device)
+        self.positions = torch.zeros(1, max_size, dtype=torch.int64, device=device)
+        self.cu_seqlen = torch.arange(max_size + 1, dtype=torch.int32, device=device)
+        self.input_pos = torch.zeros(max_size, dtype=torch.int32, device=device)
+        self.slot_idx = torch.full((max_size,), sentinel_slot, dtype=torch.int64, device=device)
+        self.use_initial_states = torch.zeros(max_size, dtype=torch.bool, device=device)
+        self.page_table = torch.full((max_size, max_pages), SENTINEL_PAGE, dtype=torch.int32, device=device)
+        self.gather_idx = torch.arange(max_size, dtype=torch.int64, device=device)
+
+    def views(self, b: int) -> Dict[str, torch.Tensor]:
+        return {
+            "input_ids": self.tokens[:, :b],
+            "position_ids": self.positions[:, :b],
+            "batch_info_host": torch.tensor([0, 0, b], dtype=torch.int32),
+            "cu_seqlen": self.cu_seqlen[: b + 1],
+            "input_pos": self.input_pos[:b],
+            "slot_idx": self.slot_idx[:b],
+            "use_initial_states": self.use_initial_states[:b],
+            "page_table": self.page_table[:b],
+            "gather_idx": self.gather_idx[:b],
+        }
+
+    def fill_sentinel(self) -> None:
+        """Every row a sentinel row (used for warm-up and capture)."""
+        self.tokens.zero_()
+        self.positions.zero_()
+        self.input_pos.zero_()
+        self.slot_idx.fill_(self.sentinel_slot)
+        self.use_initial_states.zero_()
+        self.page_table.fill_(SENTINEL_PAGE)
+        self.gather_idx.copy_(torch.arange(self.gather_idx.numel(), device=self.gather_idx.device))
+
+    def fill(self, n: int, b: int, inputs: Dict[str, torch.Tensor]) -> None:
+        """Live rows ``[0, n)`` from ``inputs``, sentinel rows ``[n, b)``."""
+        self.fill_sentinel()
+        self.tokens[0, :n].copy_(inputs["input_ids"].reshape(-1))
+        self.positions[0, :n].copy_(inputs["position_ids"].reshape(-1))
+        self.input_pos[:n].copy_(inputs["input_pos"][:n])
+        self.slot_idx[:n].copy_(inputs["slot_idx"][:n])
+        self.use_initial_states[:n].copy_(inputs["use_initial_states"][:n])
+        table = inputs["page_table"][:n]
+        self.page_table[:n, : table.shape[1]].copy_(table)
+        if "gather_idx" in inputs:
+            self.gather_idx[:n].copy_(inputs["gather_idx"][:n])
+
+
+class CudaGraphRunner:
+    """Callable with the graph module's keyword inputs; returns the graph output, ``[n, vocab]`` rows for a
+    replayed decode batch (the padded rows cut off)."""
+
+    def __init__(
+        self,
+        module: Callable[..., torch.Tensor],
+        input_names: Sequence[str],
+        batch_sizes: Sequence[int],
+        max_batch_size: int,
+        max_pages_per_seq: int,
+        cache_specs: Dict[str, CacheSpec],
+    ):
+        self.module = module
+        self.input_names = set(input_names)
+        self.sizes = check_graph_batch_sizes(batch_sizes, max_batch_size)
+        self.max_batch_size = max_batch_size
+        self.max_pages_per_seq = max_pages_per_seq
+        self.cache_specs = dict(cache_specs)
+        self._graphs: Dict[int, Tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self._captured_for: Optional[Tuple[int, ...]] = None
+        self._static: Optional[_StaticBatch] = None
+
+    @property
+    def captured_sizes(self) -> List[int]:
+        return sorted(self._graphs, reverse=True)
+
+    def graph_size_for(self, num_decode: int) -> Optional[int]:
+        """The smallest captured size that holds ``num_decode`` rows (None: run eagerly)."""
+        fitting = [b for b in self.sizes if b >= num_decode]
+        return min(fitting) if fitting else None
+
+    def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
+        if "batch_info_host" not in inputs:  # a graph without caches has no decode batches to replay
+            return self.module(**inputs)
+        num_prefill, _, num_decode = (int(v) for v in inputs["batch_info_host"].tolist())
+        size = self.graph_size_for(num_decode) if num_prefill == 0 and num_decode > 0 else None
+        if size is None or inputs["input_ids"].device.type != "cuda" or inputs["page_table"].shape[1] > self.max_pages_per_seq:
+            return self.module(**inputs)
+        caches = {k: v for k, v in inputs.items() if k in self.cache_specs}
+        self._ensure_captured(caches, inputs["input_ids"].device)
+        graph, output = self._graphs[size]
+        self._static.fill(num_decode, size, inputs)
+        graph.replay()
+        return output.reshape(-1, output.shape[-1])[:num_decode]
+
+    def _sentinel_slot(self, caches: Dict[str, torch.Tensor]) -> int:
+        slots = [caches[name].shape[0] for name, spec in self.cache_specs.items() if isinstance(spec, StateCache)]
+        return (slots[0] if slots else self.max_batch_size + 1) - 1
+
+    def _ensure_captured(self, caches: Dict[str, torch.Tensor], device: torch.device) -> None:
+        key = tuple(caches[name].data_ptr() for name in sorted(caches))
+        if key == self._captured_for:
+            return
+        self._graphs.clear()
+        self._static = _StaticBatch(self.sizes[0], self.max_pages_per_seq, self._sentinel_slot(caches), device)
+        pool = None
+        for size in self.sizes:  # largest first: the smaller graphs fit in its pool
+            self._static.fill_sentinel()
+            kwargs = {k: v for k, v in self._static.views(size).items() if k in self.input_names}
+            kwargs.update(caches)
+            self.module(**kwargs)  # warm-up (lazy inits, allocator) on sentinel rows only
+            torch.cuda.synchronize(device)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool):
+                output = self.module(**kwargs)
+            pool = graph.pool() if pool is None else pool
+            self._graphs[size] = (graph, output)
+        self._captured_for = key
+        logger.info("captured CUDA graphs for decode batch sizes %s", self.sizes)
