@@ -1,0 +1,86 @@
+"""Sampling: greedy, seeds, top-k / top-p masks, stop strings, and SamplingParams validation."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample, top_k_mask, top_p_mask
+from trtllm_flash.sampling_params import SamplingParams
+
+
+def _logits(rows: int = 5, vocab: int = 37, seed: int = 0) -> torch.Tensor:
+    return torch.randn(rows, vocab, generator=torch.Generator().manual_seed(seed))
+
+
+def test_greedy_is_argmax():
+    logits = _logits()
+    params = [SamplingParams(temperature=0.0, top_k=3, seed=i) for i in range(5)]
+    assert sample(logits, params, [None] * 5) == logits.argmax(-1).tolist()
+
+
+def test_seeded_rows_do_not_depend_on_the_batch():
+    logits = _logits(4)
+    hot = SamplingParams(temperature=1.0, seed=7)
+    draws_alone, draws_batch = [], []
+    g_alone, g_batch = make_generator(7, "cpu"), make_generator(7, "cpu")
+    others = [SamplingParams(temperature=0.8, seed=s) for s in (1, 2, 3)]
+    for _ in range(20):
+        draws_alone.append(sample(logits[2:3], [hot], [g_alone])[0])
+        batch = sample(logits, [others[0], others[1], hot, others[2]], [make_generator(1, "cpu"), make_generator(2, "cpu"), g_batch, make_generator(3, "cpu")])
+        draws_batch.append(batch[2])
+    assert draws_alone == draws_batch
+    assert len(set(draws_alone)) > 1  # it samples, it is not greedy
+
+
+def test_top_k_mask_keeps_the_k_best():
+    logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 2.5], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    masked = top_k_mask(logits, torch.tensor([2, 0]))
+    assert torch.isfinite(masked[0]).tolist() == [False, True, False, False, True]
+    assert torch.isfinite(masked[1]).all()
+
+
+def test_top_p_mask_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([[0.15, 0.5, 0.05, 0.3]] * 3)
+    masked = top_p_mask(probs.log(), torch.tensor([0.7, 0.5, 1.0]))
+    assert torch.isfinite(masked[0]).tolist() == [False, True, False, True]  # 0.5 + 0.3 >= 0.7
+    assert torch.isfinite(masked[1]).tolist() == [False, True, False, False]  # 0.5 alone reaches 0.5
+    assert torch.isfinite(masked[2]).all()
+
+
+def test_sampled_tokens_stay_inside_top_k_and_top_p():
+    logits = _logits(1, 50, seed=3)
+    best3 = set(logits[0].topk(3).indices.tolist())
+    generator = make_generator(0, "cpu")
+    drawn = {sample(logits, [SamplingParams(temperature=2.0, top_k=3)], [generator])[0] for _ in range(60)}
+    assert drawn <= best3 and len(drawn) > 1
+    single = {sample(logits, [SamplingParams(temperature=1.0, top_p=1e-6)], [generator])[0] for _ in range(10)}
+    assert single == {int(logits[0].argmax())}
+
+
+def test_find_stop_string():
+    assert find_stop_string("hello world", ["wor", "lo"]) == 3
+    assert find_stop_string("hello world", ["xyz"]) is None
+    assert find_stop_string("abcabc", ["abc"], search_from=4) == 3  # only matches ending after index 4
+    assert find_stop_string("abcab", ["bc"], search_from=4) is None
+
+
+def test_sampling_params_defaults_and_validation():
+    params = SamplingParams()
+    assert (params.max_tokens, params.temperature, params.top_k, params.top_p, params.n) == (16, 0.0, 0, 1.0, 1)
+    assert params.greedy and SamplingParams(stop="x").stop == ["x"]
+    with pytest.raises(ValueError, match="did you mean 'temperature'"):
+        SamplingParams(temprature=0.5)
+    with pytest.raises(ValueError, match="max_tokens must be >= 1"):
+        SamplingParams(max_tokens=0)
+    with pytest.raises(ValueError, match="top_p must be in"):
+        SamplingParams(top_p=0.0)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        SamplingParams(temperature=-1)
+    with pytest.raises(ValueError, match="finite"):
+        SamplingParams(temperature=math.inf)
+    with pytest.raises(ValueError, match="top_k must be an integer"):
+        SamplingParams(top_k=1.5)
+    with pytest.raises(ValueError, match="stop must be"):
+        SamplingParams(stop=[""])

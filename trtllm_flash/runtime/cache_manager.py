@@ -1,0 +1,170 @@
+"""CacheManager: owns every cache tensor of a built model and hands out state slots and KV pages.
+
+Layouts (``trtllm_flash/ops/interface.py``):
+
+* state caches (:class:`StateCache`): ``[max_batch_size + 1, *shape]``; slot ``max_batch_size`` is the
+  CUDA-graph sentinel and is never handed out;
+* full-attention KV (:class:`PagedKVCache`, ``sliding_window == 0``): ``[num_pages, 2, num_kv_heads,
+  page_size, head_dim]`` per layer; all such layers share one page allocator (a sequence's page ``j``
+  is the same physical page in every layer). Page :data:`SENTINEL_PAGE` (0) is never handed out;
+* sliding-window KV: ``[num_slots * window_pages(w, page_size), 2, num_kv_heads, page_size, head_dim]``
+  per layer, a fixed ring per state slot (sentinel slot included), so it needs no pages.
+
+A freed slot is not zeroed: a prefill from zero state is signalled by ``use_initial_states = False``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Hashable, List, Optional
+
+import torch
+
+from trtllm_flash.ops.interface import SENTINEL_PAGE, CacheSpec, PagedKVCache, StateCache, window_pages
+
+#: the KV budget on the CPU when no page count or memory budget is given
+DEFAULT_CPU_KV_BUDGET_BYTES = 1 << 30
+
+
+def pages_for_memory(budget_bytes: int, bytes_per_page: int, max_useful_pages: int) -> int:
+    """Pages (sentinel included) that fit in ``budget_bytes`` at ``bytes_per_page`` each, capped at
+    ``max_useful_pages``. A model without full-attention layers (``bytes_per_page == 0``) gets the cap."""
+    if bytes_per_page <= 0:
+        return max_useful_pages
+    return min(max(int(budget_bytes), 0) // bytes_per_page, max_useful_pages)
+
+
+class CacheManager:
+    """Allocates the caches of ``cache_specs`` and tracks which slots and pages are in use.
+
+    Args:
+        cache_specs: cache input name -> spec, as the built model declares them.
+        max_batch_size: live sequences at most (state slots, not counting the sentinel).
+        max_seq_len: tokens per sequence at most (bounds the useful page count).
+        page_size: tokens per KV page (``kv_cache_config.tokens_per_block``).
+        num_pages: full-attention pages including the sentinel page; None = from the memory budget.
+        device: where the caches live.
+        memory_budget_bytes: KV bytes to fill with pages when ``num_pages`` is None; None = on the GPU
+            ``free_memory_fraction`` of the memory free after the state caches, on the CPU
+            :data:`DEFAULT_CPU_KV_BUDGET_BYTES`.
+        free_memory_fraction: ``kv_cache_config.free_gpu_memory_fraction``.
+    """
+
+    def __init__(
+        self,
+        cache_specs: Dict[str, CacheSpec],
+        max_batch_size: int,
+        max_seq_len: int,
+        page_size: int,
+        num_pages: Optional[int] = None,
+        device: torch.device | str = "cpu",
+        memory_budget_bytes: Optional[int] = None,
+        free_memory_fraction: float = 0.9,
+    ):
+        if max_batch_size < 1 or max_seq_len < 1 or page_size < 1:
+            raise ValueError(f"max_batch_size, max_seq_len and page_size must be >= 1, got {max_batch_size}, {max_seq_len}, {page_size}")
+        self.max_batch_size = max_batch_size
+        self.max_seq_len = max_seq_len
+        self.page_size = page_size
+        self.device = torch.device(device)
+        self.num_slots = max_batch_size + 1
+        self.sentinel_slot = max_batch_size
+        self.max_pages_per_seq = math.ceil(max_seq_len / page_size)
+        self.tensors: Dict[str, torch.Tensor] = {}
+        full_kv: Dict[str, PagedKVCache] = {}
+        for name, spec in cache_specs.items():
+            if isinstance(spec, StateCache):
+                self.tensors[name] = torch.zeros(self.num_slots, *spec.shape, dtype=spec.dtype, device=self.device)
+            elif isinstance(spec, PagedKVCache) and spec.sliding_window > 0:
+                ring = window_pages(spec.sliding_window, page_size)
+                self.tensors[name] = self._kv_tensor(spec, self.num_slots * ring)
+            elif isinstance(spec, PagedKVCache):
+                full_kv[name] = spec
+            else:
+                raise ValueError(f"cache {name!r} has spec {spec!r}; expected a PagedKVCache or StateCache")
+        self.num_pages = self._resolve_num_pages(full_kv, num_pages, memory_budget_bytes, free_memory_fraction)
+        for name, spec in full_kv.items():
+            self.tensors[name] = self._kv_tensor(spec, self.num_pages)
+        self._free_slots: List[int] = list(range(max_batch_size - 1, -1, -1))
+        self._free_pages: List[int] = [p for p in range(self.num_pages - 1, -1, -1) if p != SENTINEL_PAGE]
+        self._pages: Dict[Hashable, List[int]] = {}
+
+    def _kv_tensor(self, spec: PagedKVCache, pages: int) -> torch.Tensor:
+        shape = (pages, 2, spec.num_kv_heads, self.page_size, spec.head_dim)
+        return torch.zeros(shape, dtype=spec.dtype, device=self.device)
+
+    def _resolve_num_pages(self, full_kv: Dict[str, PagedKVCache], num_pages: Optional[int], budget: Optional[int], fraction: float) -> int:
+        useful = self.max_batch_size * self.max_pages_per_seq + 1
+        if num_pages is None:
+            if budget is None and self.device.type == "cuda":
+                free_bytes, _ = torch.cuda.mem_get_info(self.device)
+                budget = int(free_bytes * fraction)
+            elif budget is None:
+                budget = DEFAULT_CPU_KV_BUDGET_BYTES
+            bytes_per_page = sum(spec.bytes_per_page(self.page_size) for spec in full_kv.values())
+            num_pages = pages_for_memory(budget, bytes_per_page, useful)
+        if num_pages < 2:
+            raise ValueError(
+                f"the KV cache holds {num_pages} pages but needs at least 2 (the sentinel page and one more); "
+                f"raise kv_cache_config.free_gpu_memory_fraction / max_tokens or lower max_batch_size"
+            )
+        return int(num_pages)
+
+    # -- slots ---------------------------------------------------------------------------------
+
+    def allocate_slot(self) -> Optional[int]:
+        """A free state slot, or None when all ``max_batch_size`` are in use."""
+        return self._free_slots.pop() if self._free_slots else None
+
+    def free_slot(self, slot: int) -> None:
+        if not 0 <= slot < self.max_batch_size or slot in self._free_slots:
+            raise ValueError(f"slot {slot} is not an allocated slot")
+        self._free_slots.append(slot)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def pages_needed(self, length: int) -> int:
+        """Pages that hold ``length`` tokens."""
+        return math.ceil(length / self.page_size)
+
+    def can_hold(self, length: int) -> bool:
+        """Whether one sequence of ``length`` tokens fits in the pool when it has it to itself."""
+        return self.pages_needed(length) <= self.num_pages - 1
+
+    def ensure_pages(self, seq_id: Hashable, length: int) -> bool:
+        """Give ``seq_id`` pages for its first ``length`` tokens; False (nothing allocated) when the pool
+        has too few free pages."""
+        pages = self._pages.setdefault(seq_id, [])
+        missing = self.pages_needed(length) - len(pages)
+        if missing > len(self._free_pages):
+            if not pages:
+                del self._pages[seq_id]
+            return False
+        for _ in range(missing):
+            pages.append(self._free_pages.pop())
+        return True
+
+    def free_pages(self, seq_id: Hashable) -> None:
+        """Return every page of ``seq_id`` to the pool (no-op when it holds none)."""
+        self._free_pages.extend(reversed(self._pages.pop(seq_id, [])))
+
+    def page_table_row(self, seq_id: Hashable) -> List[int]:
+        """Physical page of each logical page of ``seq_id``, in order."""
+        return list(self._pages.get(seq_id, []))
+
+    # -- accounting ----------------------------------------------------------------------------
+
+    @property
+    def num_used_pages(self) -> int:
+        return self.num_pages - 1 - len(self._free_pages)
+
+    @property
+    def num_free_pages(self) -> int:
+        return len(self._free_pages)
+
+    @property
+    def num_used_slots(self) -> int:
+        return self.max_batch_size - len(self._free_slots)
+
+    @property
+    def num_free_slots(self) -> int:
+        return len(self._free_slots)

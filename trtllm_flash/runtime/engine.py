@@ -1,0 +1,199 @@
+"""Engine: the step loop of the standalone runtime.
+
+One :meth:`Engine.step` = schedule one flattened batch (prefill chunks first, then one token per
+decoding sequence), run the built model once on it, sample one token for every sequence whose known
+tokens were all consumed, and report what each request gained. Synchronous and not thread-safe: the
+OpenAI server drives it from a single engine thread.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, List, Optional, Sequence as Seq
+
+import torch
+
+from trtllm_flash.ops.metadata import build_metadata
+from trtllm_flash.runtime.cache_manager import CacheManager
+from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
+from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
+from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence
+from trtllm_flash.sampling_params import SamplingParams
+
+
+class Engine:
+    """Runs requests on ``built_model`` (a :class:`trtllm_flash.build.BuiltModel`).
+
+    Args:
+        built_model: has ``config``, ``cache_specs`` and ``forward(input_ids, position_ids, metadata,
+            caches, gather_idx) -> logits [N, vocab]``.
+        tokenizer: ``decode(ids, skip_special_tokens=True)`` for stop strings, ``eos_token_id``.
+        args: the :class:`trtllm_flash.llm_args.LlmArgs` (limits, page size, KV sizing).
+        device: where inputs and caches live (default: ``args.resolved_device()``).
+    """
+
+    def __init__(self, built_model: Any, tokenizer: Any, args: Any, device: Optional[torch.device | str] = None):
+        self.model = built_model
+        self.tokenizer = tokenizer
+        self.args = args
+        self.device = torch.device(device) if device is not None else args.resolved_device()
+        kv = args.kv_cache_config
+        self.cache_manager = CacheManager(
+            built_model.cache_specs,
+            max_batch_size=args.max_batch_size,
+            max_seq_len=args.max_seq_len,
+            page_size=kv.tokens_per_block,
+            num_pages=None if kv.max_tokens is None else -(-kv.max_tokens // kv.tokens_per_block) + 1,
+            device=self.device,
+            free_memory_fraction=kv.free_gpu_memory_fraction,
+        )
+        self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill)
+        self.eos_token_ids = _as_id_set(getattr(tokenizer, "eos_token_id", None))
+        config = built_model.config
+        self.max_token_id = int(config.vocab_size) + int(getattr(config, "num_memory_tokens", 0) or 0)
+        self._sequences: Dict[str, Sequence] = {}
+        self._pending: List[RequestOutputDelta] = []
+        self._arrivals = itertools.count()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def add_request(self, request_id: str, prompt_token_ids: Seq[int], sampling_params: Optional[SamplingParams] = None) -> None:
+        """Queue a request; ``prompt_token_ids`` include the tokenizer's memory-token prefix.
+
+        Raises ValueError (and queues nothing) for a duplicate id, an empty or too long prompt, a token
+        id out of range, or parameters the engine cannot run.
+        """
+        params = sampling_params or SamplingParams()
+        if request_id in self._sequences:
+            raise ValueError(f"request id {request_id!r} is already in use; pick a unique id")
+        ids = list(prompt_token_ids)
+        if not ids:
+            raise ValueError("the prompt is empty; give at least one token")
+        bad = [t for t in ids if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < self.max_token_id]
+        if bad:
+            raise ValueError(f"prompt token id {bad[0]!r} is not an integer in [0, {self.max_token_id})")
+        if params.n != 1:
+            raise ValueError(f"the engine runs one completion per request, got n={params.n}; add n requests (LLM.generate does)")
+        self._check_length(len(ids), params.max_tokens)
+        generator = make_generator(params.seed, self.device)
+        seq = Sequence(request_id, ids, params, next(self._arrivals), generator)
+        self._sequences[request_id] = seq
+        self.scheduler.add(seq)
+
+    def _check_length(self, prompt_len: int, max_tokens: int) -> None:
+        limit = self.args.max_seq_len
+        if prompt_len >= limit:
+            raise ValueError(f"the prompt has {prompt_len} tokens (memory tokens included) but max_seq_len is {limit}: shorten it to at most {limit - 1} tokens")
+        if prompt_len + max_tokens > limit:
+            raise ValueError(f"prompt ({prompt_len} tokens) + max_tokens ({max_tokens}) exceeds max_seq_len {limit}: set max_tokens <= {limit - prompt_len}")
+        if not self.cache_manager.can_hold(prompt_len + max_tokens):
+            raise ValueError(
+                f"prompt + max_tokens ({prompt_len + max_tokens} tokens) needs more KV pages than the cache holds "
+                f"({self.cache_manager.num_pages - 1} of {self.cache_manager.page_size} tokens); lower max_tokens or raise kv_cache_config.max_tokens"
+            )
+        if not self.args.enable_chunked_prefill and prompt_len > self.args.max_num_tokens:
+            raise ValueError(f"the prompt has {prompt_len} tokens but max_num_tokens is {self.args.max_num_tokens}: set enable_chunked_prefill true or raise max_num_tokens")
+
+    def abort_request(self, request_id: str) -> None:
+        """Stop ``request_id`` and free its slot and pages now; the next step reports it with
+        finish_reason ``"abort"``. Unknown or finished ids are ignored."""
+        seq = self._sequences.pop(request_id, None)
+        if seq is None:
+            return
+        self.scheduler.remove(seq)
+        self._pending.append(RequestOutputDelta(request_id, [], True, "abort"))
+
+    def has_unfinished_requests(self) -> bool:
+        return bool(self._sequences or self._pending)
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        cache = self.cache_manager
+        return {
+            "num_running": len(self.scheduler.running),
+            "num_waiting": len(self.scheduler.waiting),
+            "num_used_pages": cache.num_used_pages,
+            "num_free_pages": cache.num_free_pages,
+            "num_used_slots": cache.num_used_slots,
+            "num_preemptions": self.scheduler.num_preemptions,
+        }
+
+    # -- the step ------------------------------------------------------------------------------
+
+    def step(self) -> List[RequestOutputDelta]:
+        """Run one forward; return the deltas of every request that gained tokens, finished or failed."""
+        deltas, self._pending = self._pending, []
+        batch = self.scheduler.schedule()
+        deltas.extend(self._take_failures())
+        if not batch:
+            return deltas
+        logits = self._forward(batch)
+        sampled = [c for c in batch.chunks if c.needs_logits]
+        for chunk in batch.chunks:
+            chunk.seq.num_computed += chunk.num_tokens
+        if not sampled:
+            return deltas
+        tokens = sample(logits[: len(sampled)], [c.seq.params for c in sampled], [c.seq.generator for c in sampled])
+        for chunk, token in zip(sampled, tokens):
+            seq = chunk.seq
+            seq.token_ids.append(token)
+            reason = self._finish_reason(seq, token)
+            if reason is not None:
+                self.scheduler.remove(seq)
+                del self._sequences[seq.request_id]
+            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
+        return deltas
+
+    def _take_failures(self) -> List[RequestOutputDelta]:
+        failed, self.scheduler.failed = self.scheduler.failed, []
+        for seq, _ in failed:
+            del self._sequences[seq.request_id]
+        return [RequestOutputDelta(seq.request_id, [], True, None, error) for seq, error in failed]
+
+    def _forward(self, batch: ScheduledBatch) -> torch.Tensor:
+        """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row
+        (the last token) is still gathered so the model always sees a non-empty ``gather_idx``."""
+        chunks = batch.chunks
+        tokens: List[int] = []
+        positions: List[int] = []
+        gather: List[int] = []
+        for chunk in chunks:
+            start = chunk.seq.num_computed
+            tokens.extend(chunk.seq.token_ids[start:start + chunk.num_tokens])
+            positions.extend(range(start, start + chunk.num_tokens))
+            if chunk.needs_logits:
+                gather.append(len(tokens) - 1)
+        metadata = build_metadata(
+            seq_lens=[c.num_tokens for c in chunks],
+            input_pos=[c.seq.num_computed for c in chunks],
+            slot_idx=[c.seq.slot for c in chunks],
+            page_table=[self.cache_manager.page_table_row(c.seq.request_id) for c in chunks],
+            device=self.device,
+        )
+        return self.model.forward(
+            torch.tensor(tokens, dtype=torch.int64, device=self.device),
+            torch.tensor(positions, dtype=torch.int64, device=self.device),
+            metadata,
+            self.cache_manager.tensors,
+            torch.tensor(gather or [len(tokens) - 1], dtype=torch.int64, device=self.device),
+        )
+
+    def _finish_reason(self, seq: Sequence, token: int) -> Optional[str]:
+        params = seq.params
+        if (token in self.eos_token_ids and not params.ignore_eos) or token in params.stop_token_ids:
+            return "stop"
+        if params.stop:
+            text = self.tokenizer.decode(seq.output_token_ids, skip_special_tokens=True)
+            if find_stop_string(text, params.stop, seq.text_len_checked) is not None:
+                return "stop"
+            seq.text_len_checked = len(text)
+        if len(seq.output_token_ids) >= params.max_tokens:
+            return "length"
+        return None
+
+
+def _as_id_set(value: Any) -> set:
+    if value is None:
+        return set()
+    if isinstance(value, int):
+        return {value}
+    return {int(v) for v in value}

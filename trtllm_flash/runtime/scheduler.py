@@ -1,0 +1,162 @@
+"""Continuous batching: which sequences run in the next forward, and how many tokens each brings.
+
+Each step the scheduler visits the running sequences oldest first, then admits waiting ones:
+
+* a decoding sequence brings 1 token; the token budget (``max_num_tokens``) is reserved for the
+  decodes first, and prefill chunks share what is left;
+* a prefilling sequence brings its remaining tokens, cut to the budget when ``enable_chunked_prefill``
+  (a preempted sequence recomputing its cache is always chunked, or it could never fit again);
+  without chunking a fresh prompt runs whole or waits;
+* a waiting sequence is admitted (first come, first served, no overtaking) while a state slot, the
+  budget and KV pages for its first chunk last — otherwise it waits;
+* a running sequence that needs pages the pool does not have preempts the newest running sequence
+  (frees its slot and pages and requeues it at the front of the queue to recompute from its prompt +
+  generated tokens), itself if it is the newest. The oldest sequence therefore always progresses.
+
+The batch lists prefill chunks first, then decodes, as the flattened-batch metadata requires.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Deque, List, Tuple
+
+from trtllm_flash.runtime.cache_manager import CacheManager
+from trtllm_flash.runtime.sequence import Sequence, SequenceStatus
+
+
+@dataclass
+class ScheduledChunk:
+    """``num_tokens`` uncomputed tokens of ``seq`` starting at ``seq.num_computed``; ``needs_logits``
+    when the chunk ends the sequence's known tokens (the next token is sampled from it)."""
+
+    seq: Sequence
+    num_tokens: int
+    needs_logits: bool
+
+
+@dataclass
+class ScheduledBatch:
+    prefills: List[ScheduledChunk] = field(default_factory=list)
+    decodes: List[ScheduledChunk] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> List[ScheduledChunk]:
+        """Prefill chunks, then decodes (the flattened-batch order)."""
+        return self.prefills + self.decodes
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(c.num_tokens for c in self.chunks)
+
+    def __bool__(self) -> bool:
+        return bool(self.prefills or self.decodes)
+
+
+class Scheduler:
+    """Owns the waiting queue and the running list; allocates and frees through ``cache``."""
+
+    def __init__(self, cache: CacheManager, max_num_tokens: int, enable_chunked_prefill: bool):
+        if max_num_tokens < 1:
+            raise ValueError(f"max_num_tokens must be >= 1, got {max_num_tokens}")
+        self.cache = cache
+        self.max_num_tokens = max_num_tokens
+        self.enable_chunked_prefill = enable_chunked_prefill
+        self.waiting: Deque[Sequence] = deque()
+        self.running: List[Sequence] = []
+        self.num_preemptions = 0
+        #: sequences that can never run (their cache cannot grow even alone), with the reason
+        self.failed: List[Tuple[Sequence, str]] = []
+
+    def add(self, seq: Sequence) -> None:
+        self.waiting.append(seq)
+
+    def remove(self, seq: Sequence) -> None:
+        """Take ``seq`` out of the queues and free its cache (finished, aborted or failed)."""
+        if seq.status is SequenceStatus.RUNNING:
+            self.running.remove(seq)
+            self._release(seq)
+        elif seq in self.waiting:
+            self.waiting.remove(seq)
+        seq.status = SequenceStatus.FINISHED
+
+    def schedule(self) -> ScheduledBatch:
+        batch = ScheduledBatch()
+        budget = self.max_num_tokens
+        i = 0
+        while i < len(self.running):
+            seq = self.running[i]
+            if seq.is_decoding:
+                want = 1 if budget >= 1 else 0
+            else:
+                decodes_behind = sum(1 for s in self.running[i + 1:] if s.is_decoding)
+                want = self._chunk_size(seq, budget - decodes_behind)
+            if want == 0:
+                i += 1
+                continue
+            if not self._grow(seq, seq.num_computed + want):
+                continue  # seq was preempted (it was the newest) or failed: it left the running list
+            chunk = ScheduledChunk(seq, want, seq.num_computed + want == len(seq.token_ids))
+            (batch.decodes if seq.is_decoding else batch.prefills).append(chunk)
+            budget -= want
+            i += 1
+        while self.waiting and budget > 0:
+            seq = self.waiting[0]
+            want = self._chunk_size(seq, budget)
+            if want == 0 or not self._admit(seq, want):
+                break
+            batch.prefills.append(ScheduledChunk(seq, want, want == len(seq.token_ids)))
+            budget -= want
+        return batch
+
+    def _chunk_size(self, seq: Sequence, available: int) -> int:
+        """Tokens ``seq`` brings when ``available`` tokens of budget are left (0: it waits)."""
+        if available <= 0:
+            return 0
+        remaining = seq.num_uncomputed
+        if self.enable_chunked_prefill or seq.num_computed > 0 or seq.is_recompute:
+            return min(remaining, available)
+        return remaining if remaining <= available else 0
+
+    def _admit(self, seq: Sequence, num_tokens: int) -> bool:
+        slot = self.cache.allocate_slot()
+        if slot is None:
+            return False
+        if not self.cache.ensure_pages(seq.request_id, num_tokens):
+            self.cache.free_slot(slot)
+            return False
+        self.waiting.popleft()
+        seq.slot = slot
+        seq.status = SequenceStatus.RUNNING
+        self.running.append(seq)
+        return True
+
+    def _grow(self, seq: Sequence, length: int) -> bool:
+        """Pages for ``length`` tokens of running ``seq``, preempting the newest running sequences as
+        needed; False when ``seq`` itself left the running list."""
+        while not self.cache.ensure_pages(seq.request_id, length):
+            victim = self.running[-1]
+            if victim is seq and len(self.running) == 1:
+                self.running.remove(seq)
+                self._release(seq)
+                seq.status = SequenceStatus.FINISHED
+                self.failed.append((seq, f"the KV cache cannot hold {length} tokens of this request even alone ({self.cache.num_pages - 1} pages of {self.cache.page_size})"))
+                return False
+            self._preempt(victim)
+            if victim is seq:
+                return False
+        return True
+
+    def _preempt(self, seq: Sequence) -> None:
+        self.running.remove(seq)
+        self._release(seq)
+        seq.num_computed = 0
+        seq.status = SequenceStatus.WAITING
+        self.waiting.appendleft(seq)
+        self.num_preemptions += 1
+
+    def _release(self, seq: Sequence) -> None:
+        self.cache.free_pages(seq.request_id)
+        if seq.slot is not None:
+            self.cache.free_slot(seq.slot)
+            seq.slot = None
