@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-pytest.importorskip("trtllm_flash.loading", reason="the reference model has not landed")
 from trtllm_flash.export import export_model  # noqa: E402
 from trtllm_flash.loading import load_model  # noqa: E402
 from trtllm_flash.transforms.graph_utils import find_op_nodes  # noqa: E402

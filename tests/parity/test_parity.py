@@ -8,7 +8,6 @@ import torch
 from driver import Driver, reference_logits
 
 ATOL = 1e-4
-pytest.importorskip("trtllm_flash.loading", reason="the reference model has not landed")
 from trtllm_flash.build import build_model  # noqa: E402
 from trtllm_flash.loading import load_model  # noqa: E402
 
@@ -94,15 +93,13 @@ def test_d_six_sequences_arriving_at_different_steps(built, reference):
         work = prefills + decodes
         for (s, n), logits in zip(work, driver.step(work)):
             assert_close(logits, reference_logits(reference, s.tokens[: s.cached])[-n:])
-    assert len(live) == 6 and all(s.cached > 12 for s in live)
+    assert len(live) == 6 and all(s.cached >= 11 for s in live)  # the 3-token prompt of step 3 has 8 decodes by step 11
 
 
 def test_e_generation_past_the_sliding_window(reference):
     config = reference.config
-    windows = [config.layer_window(i) for i in range(config.num_hidden_layers)]
-    window = max(windows)
-    if window == 0:
-        pytest.skip("the tiny preset has no sliding-window layer")
+    window = max(config.layer_window(i) for i, kind in enumerate(config.layer_types) if kind == "a")
+    assert window > 0, "the tiny preset must have a sliding-window layer"
     built = build_model(args(max_seq_len=4 * window), progress=None)
     greedy(Driver(built, max_seq_len=4 * window), reference, prompt(window - 3, 3), window + 8)
 

@@ -65,6 +65,7 @@ class FuseGemms(BaseTransform):
             for index, linear in enumerate(linears):
                 with gm.graph.inserting_after(previous):
                     part = gm.graph.call_function(operator.getitem, (split, index))
+                part.meta.update(linear.meta)  # same value as the linear it stands for (shape, module path)
                 previous = part
                 linear.replace_all_uses_with(part)
             for linear, weight in zip(linears, weights):

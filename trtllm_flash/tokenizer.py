@@ -1,0 +1,132 @@
+"""Tokenizer with Nemotron-Flash's memory tokens, and the byte-level tokenizer the presets use.
+
+``NemotronFlashTokenizer`` pads the vocabulary up to the model's ``vocab_size`` with ``<dummy_i>`` tokens, adds
+``<mem_0> .. <mem_{n-1}>`` with ids ``vocab_size .. vocab_size + n - 1``, prepends those ids to every encoded text
+(through the backend's post-processor: ``encode(text) == memory_token_ids + ids(text)``) and drops them when
+decoding (MODEL.md "Meta (memory) tokens").
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+TOKENIZER_FILE = "tokenizer.json"
+SETTINGS_FILE = "nemotron_flash_tokenizer.json"
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+
+#: "User: ...\nAssistant: ...\n" turns (the model card's prompt format), ending with "Assistant:" for generation
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}System: {{ message['content'] }}\n"
+    "{% elif message['role'] == 'user' %}User: {{ message['content'] }}\n"
+    "{% else %}Assistant: {{ message['content'] }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def memory_token(i: int) -> str:
+    return f"<mem_{i}>"
+
+
+class NemotronFlashTokenizer(PreTrainedTokenizerFast):
+    """A fast tokenizer padded to ``vocab_size_model`` entries, plus ``num_memory_tokens`` memory tokens.
+
+    Attributes: ``memory_token_ids`` (list of ints), ``text_vocab_size`` (= the model's ``vocab_size``; ids below
+    it are text/dummy tokens).
+    """
+
+    def __init__(self, *args: Any, num_memory_tokens: int = 0, vocab_size_model: int = 0, **kwargs: Any):
+        super().__init__(*args, num_memory_tokens=num_memory_tokens, vocab_size_model=vocab_size_model, **kwargs)
+        if num_memory_tokens < 0:
+            raise ValueError(f"num_memory_tokens must be >= 0, got {num_memory_tokens}")
+        base = len(self)
+        vocab_size_model = vocab_size_model or base
+        self.text_vocab_size = vocab_size_model
+        dummies = [AddedToken(f"<dummy_{i}>", special=True) for i in range(base, vocab_size_model)]
+        if dummies:
+            self.add_tokens(dummies, special_tokens=True)
+        memory = [memory_token(i) for i in range(num_memory_tokens)]
+        if memory:
+            self.add_tokens([AddedToken(t, special=True) for t in memory], special_tokens=True)
+        self.memory_token_ids: List[int] = self.convert_tokens_to_ids(memory) if memory else []
+        expected = list(range(vocab_size_model, vocab_size_model + num_memory_tokens))
+        if self.memory_token_ids != expected:
+            raise ValueError(f"memory token ids {self.memory_token_ids[:3]}... are not {expected[:3]}...: "
+                             f"the tokenizer does not fit vocab_size_model {vocab_size_model}")
+        self._tokenizer.post_processor = self._memory_prefix_processor(memory)
+        if self.chat_template is None:
+            self.chat_template = DEFAULT_CHAT_TEMPLATE
+
+    def _memory_prefix_processor(self, memory: List[str]) -> processors.TemplateProcessing:
+        """Prepend the memory tokens to every single text (pairs: only before the first)."""
+        prefix = " ".join(memory)
+        return processors.TemplateProcessing(
+            single=f"{prefix} $A".strip(),
+            pair=f"{prefix} $A $B:1".strip(),
+            special_tokens=[(t, i) for t, i in zip(memory, self.memory_token_ids)],
+        )
+
+    def _decode(self, token_ids, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        if isinstance(token_ids, int):
+            token_ids = [token_ids]
+        memory = set(self.memory_token_ids)
+        return super()._decode([t for t in token_ids if t not in memory], skip_special_tokens=skip_special_tokens, **kwargs)
+
+    def apply_chat_template(self, conversation, add_generation_prompt: bool = False, tokenize: bool = True, **kwargs):
+        """The rendered chat text (``tokenize=False``) or its ids with the memory-token prefix (a list of ints)."""
+        kwargs.pop("return_dict", None)
+        text = super().apply_chat_template(conversation, add_generation_prompt=add_generation_prompt,
+                                           tokenize=False, **kwargs)
+        return self.encode(text) if tokenize else text
+
+    def save_pretrained(self, save_directory, **kwargs: Any):
+        """``tokenizer.json`` + the memory-token settings (read back by :meth:`load`)."""
+        os.makedirs(save_directory, exist_ok=True)
+        self._tokenizer.save(os.path.join(save_directory, TOKENIZER_FILE))
+        settings = {"vocab_size_model": self.text_vocab_size, "num_memory_tokens": len(self.memory_token_ids),
+                    "chat_template": self.chat_template, "pad_token": self.pad_token, "bos_token": self.bos_token,
+                    "eos_token": self.eos_token}
+        with open(os.path.join(save_directory, SETTINGS_FILE), "w") as f:
+            json.dump(settings, f, indent=2)
+        return (os.path.join(save_directory, TOKENIZER_FILE),)
+
+    @classmethod
+    def load(cls, directory: str, num_memory_tokens: int, vocab_size_model: int) -> "NemotronFlashTokenizer":
+        """From a directory holding ``tokenizer.json`` (and optionally our settings file / a chat template)."""
+        path = os.path.join(directory, TOKENIZER_FILE)
+        if not os.path.isfile(path):
+            raise ValueError(f"{path} is missing: a checkpoint directory needs a {TOKENIZER_FILE}")
+        settings: Dict[str, Any] = {}
+        for name in (SETTINGS_FILE, "tokenizer_config.json"):
+            if os.path.isfile(os.path.join(directory, name)):
+                with open(os.path.join(directory, name)) as f:
+                    settings = {**json.load(f), **settings}
+        specials = {k: settings[k] for k in ("pad_token", "bos_token", "eos_token") if isinstance(settings.get(k), str)}
+        return cls(tokenizer_object=Tokenizer.from_file(path), num_memory_tokens=num_memory_tokens,
+                   vocab_size_model=vocab_size_model, chat_template=settings.get("chat_template"), **specials)
+
+
+def byte_level_backend() -> Tokenizer:
+    """A byte-level tokenizer built in code: ``<pad>, <s>, </s>`` = 0, 1, 2, then the 256 bytes (ids 3..258)."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {PAD: 0, BOS: 1, EOS: 2}
+    for char in sorted(alphabet):
+        vocab[char] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([PAD, BOS, EOS])
+    return backend
+
+
+def byte_level_tokenizer(vocab_size: int, num_memory_tokens: int) -> NemotronFlashTokenizer:
+    """The presets' tokenizer: :func:`byte_level_backend` padded to ``vocab_size`` plus the memory tokens."""
+    if vocab_size < 259:
+        raise ValueError(f"vocab_size {vocab_size} is too small for the byte-level tokenizer (needs >= 259)")
+    return NemotronFlashTokenizer(tokenizer_object=byte_level_backend(), num_memory_tokens=num_memory_tokens,
+                                  vocab_size_model=vocab_size, pad_token=PAD, bos_token=BOS, eos_token=EOS)
