@@ -1,0 +1,153 @@
+"""Drive an AutoDeploy descriptor the way AutoDeploy's cache insertion does, without TensorRT-LLM.
+
+Mirrors the argument assembly of ``_InsertCachedOperator._apply`` in ``AD/transform/library/kvcache.py``
+(RH-3): ``(*node.args[:get_num_qkv_args()], *[named arg for get_standard_metadata_args()],
+*prepare_op(<its schema args matched by name to SequenceInfo>, *const_args), *caches (one per
+get_cache_initializers key, allocated by the handler), *get_constants(node))``.
+
+Family cases (inputs of each source op in the model's ranges) live here too; a family whose op module
+is missing is reported by :func:`family_cases` so tests can skip it with the reason.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch.fx.experimental.proxy_tensor import make_fx
+
+
+@dataclass
+class FamilyCase:
+    """``make(seq_len, seed)`` -> full source-op args of ONE sequence ``[1, seq_len, ...]``;
+    ``token_args``: indices of the per-token tensors (sliced along dim 1), the rest are per-layer."""
+
+    name: str
+    module: str
+    make: Callable[[int, int], List]
+    token_args: Tuple[int, ...]
+    atol: float = 2e-4
+    variant: str = ""
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
+
+
+def _g(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _delta_rule(s: int, seed: int) -> List:
+    g = _g(seed)
+    h, dk, dv = 2, 8, 6
+    q = F.normalize(torch.randn(1, s, h, dk, generator=g), dim=-1)
+    k = F.normalize(torch.randn(1, s, h, dk, generator=g), dim=-1)
+    v = torch.randn(1, s, h, dv, generator=g)
+    beta = torch.sigmoid(torch.randn(1, s, h, generator=g))
+    return [q, k, v, beta, dk ** -0.5]
+
+
+def _ssm(s: int, seed: int) -> List:
+    g = _g(seed)
+    h, p, n, groups = 2, 4, 8, 1
+    x = torch.randn(1, s, h, p, generator=g)
+    dt = torch.randn(1, s, h, generator=g)
+    A = -torch.exp(torch.rand(h, generator=g))
+    B = torch.randn(1, s, groups, n, generator=g) * 0.5
+    C = torch.randn(1, s, groups, n, generator=g) * 0.5
+    D = torch.rand(h, generator=g)
+    dt_bias = torch.rand(h, generator=g) - 2.0
+    return [x, dt, A, B, C, D, dt_bias, 0.0, float("inf"), 4]
+
+
+def _causal_conv(s: int, seed: int) -> List:
+    g = _g(seed)
+    c, k = 6, 4
+    return [torch.randn(1, s, c, generator=g), torch.randn(c, 1, k, generator=g) * 0.5, torch.randn(c, generator=g), "silu"]
+
+
+def _attention(window: int) -> Callable[[int, int], List]:
+    def make(s: int, seed: int) -> List:
+        g = _g(seed)
+        h, hkv, d = 4, 2, 8
+        q, k, v = (torch.randn(1, s, n, d, generator=g) for n in (h, hkv, hkv))
+        return [q, k, v, d ** -0.5, window]
+
+    return make
+
+
+CASES: Dict[str, FamilyCase] = {
+    case.case_id: case
+    for case in (
+        FamilyCase("trtllm_flash_attention", "trtllm_flash.ops.attention", _attention(0), (0, 1, 2)),
+        FamilyCase("trtllm_flash_attention", "trtllm_flash.ops.attention", _attention(3), (0, 1, 2), variant="window3"),
+        FamilyCase("trtllm_flash_ssm", "trtllm_flash.ops.mamba", _ssm, (0, 1, 3, 4)),
+        FamilyCase("trtllm_flash_causal_conv", "trtllm_flash.ops.causal_conv", _causal_conv, (0,)),
+        FamilyCase("trtllm_flash_delta_rule", "trtllm_flash.ops.delta_rule", _delta_rule, (0, 1, 2, 3)),
+    )
+}
+
+
+def family_available(case: FamilyCase) -> Tuple[bool, str]:
+    """(module importable and descriptor registered, reason if not)."""
+    try:
+        importlib.import_module(case.module)
+    except ImportError as err:
+        return False, f"{case.module} does not exist yet ({err})"
+    from trtllm_flash.ops.interface import all_descriptors
+
+    if case.name not in all_descriptors():
+        return False, f"{case.module} registers no descriptor {case.name!r}"
+    return True, ""
+
+
+def source_node(op_packet, args: Sequence) -> torch.fx.Node:
+    """The traced source-op node (with ``meta['val']`` on its tensor args) of ``op_packet(*args)``."""
+    tensor_pos = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+
+    def call(*tensors):
+        full = list(args)
+        for i, t in zip(tensor_pos, tensors):
+            full[i] = t
+        return op_packet(*full)
+
+    gm = make_fx(call, tracing_mode="fake")(*[args[i] for i in tensor_pos])
+    return next(n for n in gm.graph.nodes if n.op == "call_function" and n.target in (op_packet, op_packet.default))
+
+
+def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List[int]]) -> None:
+    """Lay out one step in ``seq_info`` like the executor: ``chunks`` = (sequence id, input_pos, n tokens)
+    in batch order; sequence id = its slot; ``pages[seq]`` = its KV pages (first ones cover the prefix)."""
+    tpb = seq_info.tokens_per_block
+    cache_loc, pages_per_seq = [], []
+    for seq, pos, n in chunks:
+        needed = -(-(pos + n) // tpb)
+        cache_loc += pages[seq][:needed]
+        pages_per_seq.append(needed)
+    seq_info.nest_sequences(
+        input_ids=[[1] * n for _, _, n in chunks],
+        input_pos=[pos for _, pos, _ in chunks],
+        cache_loc=cache_loc,
+        pages_per_seq=pages_per_seq,
+        slot_idx=[seq for seq, _, _ in chunks],
+    )
+
+
+def run_step(descriptor, node, seq_info, caches: List[torch.Tensor], inputs: List[torch.Tensor], token_args: Sequence[int]):
+    """Call the cached op like AutoDeploy's inserted node. ``inputs``: the ``get_num_qkv_args()`` leading
+    args, per-token ones flat ``[T, ...]`` (reshaped here like ``input_ids``: ``[1, T]`` or ``[b, 1]``)."""
+    ids = seq_info.get_arg("input_ids")
+    qkv = [t.reshape(*ids.shape, *t.shape[1:]) if i in token_args else t for i, t in enumerate(inputs)]
+    assert len(qkv) == descriptor.get_num_qkv_args()
+    meta_std = [seq_info.get_arg(name) for name in descriptor.get_standard_metadata_args()]
+    prepare, num_out, const_args = descriptor.get_prepare_extra_metadata_info(node)
+    meta_extra = []
+    if prepare is not None:
+        names = [a.name for a in prepare._schema.arguments]
+        assert all(n in seq_info.available_args for n in names), names
+        meta_extra = list(prepare(*[seq_info.get_arg(n) for n in names], *const_args))
+        assert len(meta_extra) == num_out
+    return descriptor.get_cached_attention_op()(*qkv, *meta_std, *meta_extra, *caches, *descriptor.get_constants(node))

@@ -1,0 +1,85 @@
+"""Our passes run inside AutoDeploy's transform machinery (stand-in BaseTransform / TransformConfig)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+from torch.fx import GraphModule
+
+from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformConfig, TransformInfo
+
+
+class _ScaleConfig(TransformConfig):
+    factor: float = 2.0
+
+
+class _ScaleOutput(BaseTransform):
+    """Tiny local pass: multiplies the graph output by ``factor`` and records what it was given."""
+
+    config_class = _ScaleConfig
+    seen: dict = {}
+
+    def apply(self, gm: GraphModule, ctx: BuildContext) -> Tuple[GraphModule, TransformInfo]:
+        _ScaleOutput.seen = {"stage": self.config.stage.value, "page_size": ctx.page_size, "max_batch_size": ctx.max_batch_size}
+        output = next(n for n in gm.graph.nodes if n.op == "output")
+        with gm.graph.inserting_before(output):
+            scaled = gm.graph.call_function(torch.ops.aten.mul.Tensor, (output.args[0], self.config.factor))
+        output.args = (scaled,)
+        gm.recompile()
+        return gm, TransformInfo(skipped=False, num_matches=1)
+
+
+def _cm():
+    info = SimpleNamespace(max_batch_size=5, max_seq_len=64, tokens_per_block=16, device=torch.device("cpu"))
+    return SimpleNamespace(info=info)
+
+
+def test_wrapped_pass_gets_its_config_and_context(autodeploy):
+    from tensorrt_llm._torch.auto_deploy.transform.interface import SharedConfig, Stages
+    from tensorrt_llm._torch.auto_deploy.transform.interface import TransformConfig as ADConfig
+
+    from trtllm_flash.autodeploy.transforms import make_autodeploy_transform
+
+    wrapped = make_autodeploy_transform("scale_output", _ScaleOutput)
+    config_class = wrapped.get_config_class()
+    assert issubclass(config_class, ADConfig) and config_class.model_fields["factor"].default == 2.0
+    transform = wrapped.from_kwargs(stage="post_load_fusion", factor=3.0)
+    gm = torch.fx.symbolic_trace(nn.Identity())
+    gm, info = transform(gm, _cm(), None, SharedConfig())
+    assert (info.skipped, info.num_matches) == (False, 1)
+    assert _ScaleOutput.seen == {"stage": Stages.POST_LOAD_FUSION.value, "page_size": 16, "max_batch_size": 5}
+    torch.testing.assert_close(gm(torch.ones(2)), torch.full((2,), 3.0))
+
+
+def test_registered_keys_cover_our_registry_minus_autodeploy_own(autodeploy):
+    from tensorrt_llm._torch.auto_deploy.transform.interface import TransformRegistry
+
+    from trtllm_flash.autodeploy.transforms import NOT_WRAPPED, autodeploy_key
+    from trtllm_flash.transforms import all_transforms
+
+    expected = {autodeploy_key(n) for n in all_transforms() if n not in NOT_WRAPPED}
+    assert set(autodeploy.registration.transforms) == expected
+    assert all(TransformRegistry.get(k).our_pass is all_transforms()[k[len("trtllm_flash_"):]] for k in expected)
+
+
+def test_wrapped_fuse_mamba_a_log_rewrites_like_ours(autodeploy):
+    from tensorrt_llm._torch.auto_deploy.transform.interface import SharedConfig, TransformRegistry
+
+    class Mixer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.A_log = nn.Parameter(torch.tensor([0.1, -0.3]))
+
+        def forward(self, x):
+            return x * -torch.exp(self.A_log.float())
+
+    x = torch.randn(3, 2)
+    gm = torch.export.export(Mixer(), (x,)).module()
+    expected = gm(x)
+    transform = TransformRegistry.get("trtllm_flash_fuse_mamba_a_log").from_kwargs(stage="post_load_fusion")
+    gm, info = transform(gm, _cm(), None, SharedConfig())
+    assert (info.skipped, info.num_matches) == (False, 1)
+    assert not any(n.target == torch.ops.aten.exp.default for n in gm.graph.nodes)
+    torch.testing.assert_close(gm(x), expected)
