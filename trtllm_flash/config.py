@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Optional
 
-import transformers.configuration_utils as hf_config_utils
 from transformers import PretrainedConfig
 
 LAYER_TYPES = ("deltanet", "m", "m2", "a", "f")
@@ -23,18 +22,6 @@ MAMBA_TYPES = MAMBA_LAYER_TYPES
 KQ_NORMS = ("rms", "none")
 ROPE_TYPES = (None, "default", "ntk")
 MLP_ACTIVATIONS = ("silu", "relu2")
-
-
-def _allow_our_layer_types() -> None:
-    """transformers validates ``layer_types`` against its own names; add ours (as NeMo Automodel does), so a
-    config with ``"deltanet"`` / ``"m2"`` / ``"a"`` / ``"f"`` constructs and saves. :meth:`NemotronFlashConfig.check`
-    does the real validation."""
-    extra = tuple(t for t in LAYER_TYPES if t not in hf_config_utils.ALLOWED_ATTN_LAYER_TYPES)
-    hf_config_utils.ALLOWED_ATTN_LAYER_TYPES = hf_config_utils.ALLOWED_ATTN_LAYER_TYPES + extra
-    hf_config_utils.ALLOWED_LAYER_TYPES = hf_config_utils.ALLOWED_LAYER_TYPES + extra
-
-
-_allow_our_layer_types()
 
 
 class NemotronFlashConfig(PretrainedConfig):
@@ -89,7 +76,6 @@ class NemotronFlashConfig(PretrainedConfig):
         self.hidden_size = hidden_size
         self.intermediate_size = intermediate_size
         self.num_hidden_layers = num_hidden_layers
-        self.layer_types = list(layer_types) if layer_types is not None else ["a"] * num_hidden_layers
         self.num_attention_heads = num_attention_heads
         self.num_key_value_heads = num_attention_heads if num_key_value_heads is None else num_key_value_heads
         self.attn_hidden_size = attn_hidden_size
@@ -119,7 +105,6 @@ class NemotronFlashConfig(PretrainedConfig):
         self.attn_implementation_new = attn_implementation_new
         self.hybrid_decoder_layer = hybrid_decoder_layer
         self.d_conv = d_conv
-        self.check()
         super().__init__(
             tie_word_embeddings=tie_word_embeddings,
             pad_token_id=pad_token_id,
@@ -127,6 +112,9 @@ class NemotronFlashConfig(PretrainedConfig):
             eos_token_id=eos_token_id,
             **kwargs,
         )
+        # set after the base init: its strict validator only accepts the layer-type names of transformers' models
+        self.layer_types = list(layer_types) if layer_types is not None else ["a"] * num_hidden_layers
+        self.check()
 
     # ----------------------------------------------------------------- derived sizes
     @property
@@ -250,6 +238,13 @@ class NemotronFlashConfig(PretrainedConfig):
             raise ValueError(f"RoPE needs an even head dim, got {self.head_dim}")
         if self.rope and self.rope_type == "ntk" and not (self.orig_max_position_embeddings or 0) > 0:
             raise ValueError(f"rope_type 'ntk' needs orig_max_position_embeddings > 0, got {self.orig_max_position_embeddings!r}")
+
+    def validate(self) -> None:
+        """transformers' strict validators (run again at save time) minus its layer-type-name check, then ours."""
+        for validator in PretrainedConfig.__class_validators__:
+            if validator.__name__ != "validate_layer_type":
+                validator(self)
+        self.check()
 
     # ----------------------------------------------------------------- presets
     @classmethod

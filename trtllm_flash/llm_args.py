@@ -23,7 +23,6 @@ from trtllm_flash.sampling_params import closest_key_hint
 #: the factories a YAML may name (AutoDeploy's generic one builds our model too)
 MODEL_FACTORIES = ("NemotronFlashForCausalLM", "AutoModelForCausalLM")
 #: the compile backend each requested one runs as here
-_BACKEND_RUN_AS = {"torch-opt": "torch-cudagraph"}
 CPU_KV_NOTE = "on the CPU the KV cache gets a 1 GiB budget; set kv_cache_config.max_tokens to size it"
 
 
@@ -164,18 +163,15 @@ class LlmArgs(_StrictModel):
             "device": str(self.resolved_device()),
             "cuda_graph_batch_sizes": self.graph_batch_sizes(),
             "attn_backend": self.attn_backend if _is_own_backend(self.attn_backend) else None,
-            "compile_backend": _BACKEND_RUN_AS.get(self.compile_backend, self.compile_backend),
+            "compile_backend": self.compile_backend,
         })
 
     def unhonoured(self) -> List[Tuple[str, str]]:
         """``(key, why)`` for every setting that is accepted but does not (fully) take effect here."""
         notes: List[Tuple[str, str]] = []
         on_cpu = self.resolved_device().type == "cpu"
-        backend = _BACKEND_RUN_AS.get(self.compile_backend, self.compile_backend)
-        if backend != self.compile_backend:
-            notes.append(("compile_backend", f"{self.compile_backend} is not available in trtllm-flash; it runs as {backend}"))
-        if backend == "torch-cudagraph" and on_cpu:
-            notes.append(("compile_backend", "torch-cudagraph runs eagerly on the CPU (CUDA graphs need a GPU)"))
+        if self.compile_backend in ("torch-cudagraph", "torch-opt") and on_cpu:
+            notes.append(("compile_backend", f"{self.compile_backend} runs eagerly on the CPU (CUDA graphs need a GPU)"))
         dropped = [b for b in (self.cuda_graph_batch_sizes or []) if b > self.max_batch_size]
         if dropped:
             notes.append(("cuda_graph_batch_sizes", f"{dropped} exceed max_batch_size {self.max_batch_size} and are dropped: a graph batch larger than the state slots is never captured"))

@@ -27,9 +27,12 @@ def test_cudagraph_backend_rejects_a_size_above_max_batch_size():
         compile_with(gm, BuildContext(max_batch_size=2), backend="torch-cudagraph", cuda_graph_batch_sizes=[1, 2, 4])
 
 
-def test_torch_opt_is_reported_unsupported():
-    with pytest.raises(ValueError, match="torch-opt' is not supported"):
-        compile_with(export_model(tiny_delta_lm()), BuildContext(), backend="torch-opt")
+def test_torch_opt_on_the_cpu_is_a_graph_runner_over_the_eager_module():
+    gm = export_model(tiny_delta_lm())
+    ctx = BuildContext(max_batch_size=2)
+    compile_with(gm, ctx, backend="torch-opt", cuda_graph_batch_sizes=[1, 2])
+    assert isinstance(ctx.runner, CudaGraphRunner)
+    assert ctx.runner.capture_module is gm  # torch.compile only where graphs are captured (CUDA)
 
 
 def test_runner_picks_the_smallest_fitting_graph():

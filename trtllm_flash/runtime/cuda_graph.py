@@ -85,8 +85,9 @@ class _StaticBatch:
         self.input_pos[:n].copy_(inputs["input_pos"][:n])
         self.slot_idx[:n].copy_(inputs["slot_idx"][:n])
         self.use_initial_states[:n].copy_(inputs["use_initial_states"][:n])
-        table = inputs["page_table"][:n]
-        self.page_table[:n, : table.shape[1]].copy_(table)
+        if "page_table" in inputs:
+            table = inputs["page_table"][:n]
+            self.page_table[:n, : table.shape[1]].copy_(table)
         if "gather_idx" in inputs:
             self.gather_idx[:n].copy_(inputs["gather_idx"][:n])
 
@@ -103,8 +104,10 @@ class CudaGraphRunner:
         max_batch_size: int,
         max_pages_per_seq: int,
         cache_specs: Dict[str, CacheSpec],
+        capture_module: Optional[Callable[..., torch.Tensor]] = None,
     ):
         self.module = module
+        self.capture_module = capture_module or module
         self.input_names = set(input_names)
         self.sizes = check_graph_batch_sizes(batch_sizes, max_batch_size)
         self.max_batch_size = max_batch_size
@@ -118,6 +121,10 @@ class CudaGraphRunner:
     def captured_sizes(self) -> List[int]:
         return sorted(self._graphs, reverse=True)
 
+    def captured_graph(self, size: int) -> torch.cuda.CUDAGraph:
+        """The graph captured for decode batch ``size`` (for benchmarks and profiling)."""
+        return self._graphs[size][0]
+
     def graph_size_for(self, num_decode: int) -> Optional[int]:
         """The smallest captured size that holds ``num_decode`` rows (None: run eagerly)."""
         fitting = [b for b in self.sizes if b >= num_decode]
@@ -128,7 +135,8 @@ class CudaGraphRunner:
             return self.module(**inputs)
         num_prefill, _, num_decode = (int(v) for v in inputs["batch_info_host"].tolist())
         size = self.graph_size_for(num_decode) if num_prefill == 0 and num_decode > 0 else None
-        if size is None or inputs["input_ids"].device.type != "cuda" or inputs["page_table"].shape[1] > self.max_pages_per_seq:
+        too_wide = "page_table" in inputs and inputs["page_table"].shape[1] > self.max_pages_per_seq
+        if size is None or inputs["input_ids"].device.type != "cuda" or too_wide:
             return self.module(**inputs)
         caches = {k: v for k, v in inputs.items() if k in self.cache_specs}
         self._ensure_captured(caches, inputs["input_ids"].device)
@@ -152,11 +160,11 @@ class CudaGraphRunner:
             self._static.fill_sentinel()
             kwargs = {k: v for k, v in self._static.views(size).items() if k in self.input_names}
             kwargs.update(caches)
-            self.module(**kwargs)  # warm-up (lazy inits, allocator) on sentinel rows only
+            self.capture_module(**kwargs)  # warm-up (compilation, lazy inits, allocator) on sentinel rows only
             torch.cuda.synchronize(device)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool):
-                output = self.module(**kwargs)
+                output = self.capture_module(**kwargs)
             pool = graph.pool() if pool is None else pool
             self._graphs[size] = (graph, output)
         self._captured_for = key

@@ -7,7 +7,9 @@ With, by ``backend``:
     padded to the nearest ``cuda_graph_batch_sizes`` entry and replayed from CUDA graphs, the rest eager
     (on the CPU everything runs eagerly);
   * ``torch-compile``  — ``torch.compile(graph module, dynamic=True)``;
-  * ``torch-opt``      — not supported here (an error that says what to use instead).
+  * ``torch-opt``      — as torch-cudagraph, but each decode graph is captured from
+    ``torch.compile(graph module, dynamic=False)`` (Inductor fuses the elementwise glue between our ops:
+    RoPE, SiLU, gates, casts); prefill stays eager.
 """
 from __future__ import annotations
 
@@ -41,8 +43,6 @@ class CompileModel(BaseTransform):
 
     def apply(self, gm: GraphModule, ctx: BuildContext) -> Tuple[GraphModule, TransformInfo]:
         backend = self.config.backend
-        if backend == "torch-opt":
-            raise ValueError("compile_model.backend 'torch-opt' is not supported by trtllm-flash; use torch-cudagraph or torch-compile")
         if backend == "torch-simple":
             ctx.runner = gm
         elif backend == "torch-compile":
@@ -51,7 +51,7 @@ class CompileModel(BaseTransform):
             sizes = self.config.cuda_graph_batch_sizes or default_graph_batch_sizes(ctx.max_batch_size)
             check_graph_batch_sizes(sizes, ctx.max_batch_size)
             if ctx.device.type != "cuda":
-                logger.warning("compile_model: torch-cudagraph on %s runs eagerly (CUDA graphs need a GPU)", ctx.device)
+                logger.warning("compile_model: %s on %s runs eagerly (CUDA graphs need a GPU)", backend, ctx.device)
             ctx.runner = CudaGraphRunner(
                 gm,
                 input_names=[p.target for p in placeholders(gm)],
@@ -59,5 +59,6 @@ class CompileModel(BaseTransform):
                 max_batch_size=ctx.max_batch_size,
                 max_pages_per_seq=math.ceil(ctx.max_seq_len / ctx.page_size),
                 cache_specs=ctx.cache_specs,
+                capture_module=torch.compile(gm, dynamic=False) if backend == "torch-opt" and ctx.device.type == "cuda" else None,
             )
         return gm, TransformInfo(skipped=False, num_matches=1, note=backend)

@@ -7,7 +7,7 @@ import triton
 import triton.language as tl
 
 #: running max of a row before it has seen a key: finite, so ``exp2(m_old - m_new)`` never meets ``-inf - -inf``
-EMPTY_ROW_MAX = -1.0e30
+EMPTY_ROW_MAX = tl.constexpr(-1.0e30)
 
 
 def dot_mode(dtype: torch.dtype, device: torch.device) -> str:
