@@ -53,6 +53,7 @@ class _StaticBatch:
         self.use_initial_states = torch.zeros(max_size, dtype=torch.bool, device=device)
         self.page_table = torch.full((max_size, max_pages), SENTINEL_PAGE, dtype=torch.int32, device=device)
         self.gather_idx = torch.arange(max_size, dtype=torch.int64, device=device)
+        self.live_rows = 0  # rows [live_rows, max_size) hold sentinel values
 
     def views(self, b: int) -> Dict[str, torch.Tensor]:
         return {
@@ -67,29 +68,33 @@ class _StaticBatch:
             "gather_idx": self.gather_idx[:b],
         }
 
-    def fill_sentinel(self) -> None:
-        """Every row a sentinel row (used for warm-up and capture)."""
-        self.tokens.zero_()
-        self.positions.zero_()
-        self.input_pos.zero_()
-        self.slot_idx.fill_(self.sentinel_slot)
-        self.use_initial_states.zero_()
-        self.page_table.fill_(SENTINEL_PAGE)
-        self.gather_idx.copy_(torch.arange(self.gather_idx.numel(), device=self.gather_idx.device))
+    def fill_sentinel(self, start: int = 0, stop: Optional[int] = None) -> None:
+        """Rows ``[start, stop)`` (default: all) become sentinel rows (used for warm-up, capture and padding)."""
+        rows = slice(start, stop)
+        self.tokens[:, rows].zero_()
+        self.positions[:, rows].zero_()
+        self.input_pos[rows].zero_()
+        self.slot_idx[rows].fill_(self.sentinel_slot)
+        self.use_initial_states[rows].zero_()
+        self.page_table[rows].fill_(SENTINEL_PAGE)
+        self.gather_idx[rows].copy_(torch.arange(self.gather_idx.numel(), device=self.gather_idx.device)[rows])
+        self.live_rows = min(self.live_rows, start)  # callers reset every live row from ``start`` on
 
-    def fill(self, n: int, b: int, inputs: Dict[str, torch.Tensor]) -> None:
-        """Live rows ``[0, n)`` from ``inputs``, sentinel rows ``[n, b)``."""
-        self.fill_sentinel()
+    def fill(self, n: int, inputs: Dict[str, torch.Tensor]) -> None:
+        """Live rows ``[0, n)`` from ``inputs``; every row from ``n`` on is (left) a sentinel row. Rows that
+        earlier, larger batches made live are reset; at a steady batch size nothing but the copies runs."""
+        if self.live_rows > n:
+            self.fill_sentinel(n, self.live_rows)
+        self.live_rows = n
         self.tokens[0, :n].copy_(inputs["input_ids"].reshape(-1))
         self.positions[0, :n].copy_(inputs["position_ids"].reshape(-1))
-        self.input_pos[:n].copy_(inputs["input_pos"][:n])
-        self.slot_idx[:n].copy_(inputs["slot_idx"][:n])
-        self.use_initial_states[:n].copy_(inputs["use_initial_states"][:n])
+        for name, buffer in (("input_pos", self.input_pos), ("slot_idx", self.slot_idx),
+                             ("use_initial_states", self.use_initial_states), ("gather_idx", self.gather_idx)):
+            if name in inputs:  # a graph takes only the metadata its ops name
+                buffer[:n].copy_(inputs[name][:n])
         if "page_table" in inputs:
             table = inputs["page_table"][:n]
             self.page_table[:n, : table.shape[1]].copy_(table)
-        if "gather_idx" in inputs:
-            self.gather_idx[:n].copy_(inputs["gather_idx"][:n])
 
 
 class CudaGraphRunner:
@@ -107,7 +112,7 @@ class CudaGraphRunner:
         capture_module: Optional[Callable[..., torch.Tensor]] = None,
     ):
         self.module = module
-        self.capture_module = capture_module or module
+        self.capture_module = module if capture_module is None else capture_module
         self.input_names = set(input_names)
         self.sizes = check_graph_batch_sizes(batch_sizes, max_batch_size)
         self.max_batch_size = max_batch_size
@@ -141,7 +146,7 @@ class CudaGraphRunner:
         caches = {k: v for k, v in inputs.items() if k in self.cache_specs}
         self._ensure_captured(caches, inputs["input_ids"].device)
         graph, output = self._graphs[size]
-        self._static.fill(num_decode, size, inputs)
+        self._static.fill(num_decode, inputs)
         graph.replay()
         return output.reshape(-1, output.shape[-1])[:num_decode]
 

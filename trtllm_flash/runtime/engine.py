@@ -12,11 +12,12 @@ from typing import Any, Dict, List, Optional, Sequence as Seq
 
 import torch
 
-from trtllm_flash.ops.metadata import build_metadata
+from trtllm_flash.ops.metadata import BatchMetadata, build_metadata
 from trtllm_flash.runtime.cache_manager import CacheManager
 from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
 from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
 from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence
+from trtllm_flash.runtime.staging import HostToDeviceStager
 from trtllm_flash.sampling_params import SamplingParams
 
 
@@ -46,6 +47,7 @@ class Engine:
             device=self.device,
             free_memory_fraction=kv.free_gpu_memory_fraction,
         )
+        self.stager = HostToDeviceStager(self.device)
         self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill)
         self.eos_token_ids = _as_id_set(getattr(tokenizer, "eos_token_id", None))
         config = built_model.config
@@ -162,19 +164,22 @@ class Engine:
             positions.extend(range(start, start + chunk.num_tokens))
             if chunk.needs_logits:
                 gather.append(len(tokens) - 1)
-        metadata = build_metadata(
+        meta = build_metadata(
             seq_lens=[c.num_tokens for c in chunks],
             input_pos=[c.seq.num_computed for c in chunks],
             slot_idx=[c.seq.slot for c in chunks],
             page_table=[self.cache_manager.page_table_row(c.seq.request_id) for c in chunks],
-            device=self.device,
-        )
+        ).as_dict()
+        batch_info_host = meta.pop("batch_info_host")  # read on the host by the ops: stays on the CPU
+        step = {
+            "input_ids": torch.tensor(tokens, dtype=torch.int64),
+            "position_ids": torch.tensor(positions, dtype=torch.int64),
+            "gather_idx": torch.tensor(gather or [len(tokens) - 1], dtype=torch.int64),
+        }
+        on_device = self.stager.upload({**meta, **step})  # one host-to-device copy for the whole step
+        metadata = BatchMetadata(batch_info_host=batch_info_host, **{name: on_device[name] for name in meta})
         return self.model.forward(
-            torch.tensor(tokens, dtype=torch.int64, device=self.device),
-            torch.tensor(positions, dtype=torch.int64, device=self.device),
-            metadata,
-            self.cache_manager.tensors,
-            torch.tensor(gather or [len(tokens) - 1], dtype=torch.int64, device=self.device),
+            on_device["input_ids"], on_device["position_ids"], metadata, self.cache_manager.tensors, on_device["gather_idx"]
         )
 
     def _finish_reason(self, seq: Sequence, token: int) -> Optional[str]:
