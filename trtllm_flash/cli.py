@@ -19,7 +19,7 @@ def _add_serve_parser(subcommands: argparse._SubParsersAction) -> None:
                     "OpenAI-compatible HTTP API, on the standalone runtime.")
     serve.add_argument("model", help="preset name (tiny, nemotron-flash-1b, ...), checkpoint directory or HF id")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind, 0 = any free port (default: %(default)s)")
     serve.add_argument("--extra_llm_api_options", action="append", default=[], metavar="YAML",
                        help="LLM-args YAML (e.g. examples/auto_deploy/nemotron_flash.yaml); repeat to layer files")
     serve.add_argument("--max_batch_size", type=int, help="requests run at once (overrides the YAML)")

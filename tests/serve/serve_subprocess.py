@@ -1,7 +1,13 @@
-"""Starts ``trtllm-flash serve`` in a subprocess on 127.0.0.1 and a free port, for end-to-end tests."""
+"""Starts ``trtllm-flash serve`` in a subprocess on 127.0.0.1, for end-to-end tests.
+
+The server is started with ``--port 0`` and the port is read from its "serving ... at" line: the
+server holds the port from the moment it is chosen, so no other process can take it in between
+(a probe-then-close port could be taken by a parallel test run while the model builds).
+"""
 from __future__ import annotations
 
-import socket
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -10,40 +16,44 @@ from typing import List
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+_SERVING_LINE = re.compile(r"trtllm-flash: serving \S+ at (http://127\.0\.0\.1:\d+)/v1")
 
 
 class ServeProcess:
     """Context manager: the CLI server for ``model`` with ``flags``; waits (bounded) until /health is ok."""
 
     def __init__(self, model: str, flags: List[str], startup_timeout_s: float = 240.0):
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self._command = [sys.executable, "-m", "trtllm_flash.cli", "serve", model, "--host", "127.0.0.1",
-                         "--port", str(self.port), "--log_level", "warning", *flags]
+                         "--port", "0", "--log_level", "warning", *flags]
         self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen = None
+        self.base_url = ""
 
     def __enter__(self) -> "ServeProcess":
-        # a file, not a pipe: a pipe nobody reads would block the server once its buffer is full
-        self._log = tempfile.TemporaryFile(mode="w+")
-        self._process = subprocess.Popen(self._command, stdout=self._log, stderr=subprocess.STDOUT, text=True)
+        # a file, not a pipe: a pipe nobody reads would block the server once its buffer is full;
+        # the server writes through its own handle, so reading here never moves its write position
+        descriptor, self._log_path = tempfile.mkstemp(prefix="trtllm-flash-serve-", suffix=".log")
+        with os.fdopen(descriptor, "w") as server_output:
+            self._process = subprocess.Popen(self._command, stdout=server_output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self._startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the server exited ({self._process.returncode}):\n{self.log()}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
+            if self._ready():
+                return self
             time.sleep(0.25)
         self.__exit__()
-        raise RuntimeError(f"the server did not become healthy within {self._startup_timeout_s} s")
+        raise RuntimeError(f"the server did not become healthy within {self._startup_timeout_s} s:\n{self.log()}")
+
+    def _ready(self) -> bool:
+        if not self.base_url:
+            found = _SERVING_LINE.search(self.log())
+            if found is None:
+                return False
+            self.base_url = found.group(1)
+        try:
+            return httpx.get(self.base_url + "/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def __exit__(self, *exc_info) -> None:
         self._process.terminate()
@@ -52,9 +62,9 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=30)
-        self._log.close()
+        os.unlink(self._log_path)
 
     def log(self) -> str:
         """What the server printed so far."""
-        self._log.seek(0)
-        return self._log.read()
+        with open(self._log_path, errors="replace") as server_output:
+            return server_output.read()

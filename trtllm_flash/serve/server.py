@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, Dict, List, Sequence
 
 import uvicorn
@@ -34,10 +35,22 @@ def build_server_app(model: str, yaml_paths: Sequence[str] = (), overrides: Dict
     return build_app(served, engine_loop)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening (``port`` 0: the OS picks a free port)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
 def run_server(model: str, yaml_paths: List[str], overrides: Dict[str, Any], host: str, port: int,
                max_waiting_requests: int, log_level: str) -> None:
-    """Build and serve ``model`` on ``host:port`` until interrupted."""
+    """Build and serve ``model`` on ``host:port`` until interrupted.
+
+    Once the port is bound, one line ``trtllm-flash: serving <model> at http://<host>:<port>/v1`` goes
+    to stdout whatever the log level, so a launcher that asked for port 0 learns the port.
+    """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_server_app(model, yaml_paths, overrides, max_waiting_requests)
-    logger.info("serving %s on http://%s:%d/v1", model, host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    sock = listening_socket(host, port)
+    print(f"trtllm-flash: serving {model} at http://{host}:{sock.getsockname()[1]}/v1", flush=True)
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
