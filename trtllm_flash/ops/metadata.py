@@ -5,9 +5,11 @@ layout change touches one place.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, fields
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
 
 
@@ -38,6 +40,52 @@ class BatchMetadata:
         return int(self.batch_info_host[2])
 
 
+def metadata_arrays(
+    seq_lens: Sequence[int],
+    input_pos: Sequence[int],
+    slot_idx: Sequence[int],
+    page_table: Optional[Sequence[Sequence[int]]] = None,
+) -> Dict[str, np.ndarray]:
+    """The fields of :class:`BatchMetadata` as numpy arrays, keyed by field name, for sequences given
+    in batch order (prefill sequences first, then decodes).
+
+    A sequence is a *decode* when it brings one token and continues a cached prefix
+    (``input_pos > 0``); every decode must come after every prefill. ``page_table`` rows may be
+    ragged; they are padded with the sentinel page 0 to the widest row (at least one page).
+    dtypes: ``batch_info_host`` int32 [3], ``cu_seqlen``/``input_pos``/``page_table`` int32,
+    ``slot_idx`` int64, ``use_initial_states`` bool.
+    """
+    n = len(seq_lens)
+    if not (len(input_pos) == n and len(slot_idx) == n):
+        raise ValueError(f"seq_lens, input_pos and slot_idx must have one entry per sequence; got {n}, {len(input_pos)}, {len(slot_idx)}")
+    if n == 0:
+        raise ValueError("the batch needs at least one sequence")
+    if min(seq_lens) < 1:
+        raise ValueError(f"seq_lens must be >= 1, got {list(seq_lens)}")
+    if min(input_pos) < 0:
+        raise ValueError(f"input_pos must be >= 0, got {list(input_pos)}")
+    # trailing run of decodes; a decode-shaped sequence before a prefill counts as a 1-token prefill chunk
+    num_prefill = n
+    while num_prefill and seq_lens[num_prefill - 1] == 1 and input_pos[num_prefill - 1] > 0:
+        num_prefill -= 1
+    cu = np.fromiter(itertools.accumulate(seq_lens, initial=0), dtype=np.int32, count=n + 1)
+    rows = page_table or [[0]] * n
+    if len(rows) != n:
+        raise ValueError(f"page_table must have one row per sequence; got {len(rows)} rows for {n} sequences")
+    table = np.zeros((n, max(1, max(len(r) for r in rows))), dtype=np.int32)
+    for i, row in enumerate(rows):
+        table[i, : len(row)] = row
+    pos = np.array(input_pos, dtype=np.int32)
+    return {
+        "batch_info_host": np.array([num_prefill, cu[num_prefill], n - num_prefill], dtype=np.int32),
+        "cu_seqlen": cu,
+        "input_pos": pos,
+        "slot_idx": np.array(slot_idx, dtype=np.int64),
+        "use_initial_states": pos > 0,
+        "page_table": table,
+    }
+
+
 def build_metadata(
     seq_lens: Sequence[int],
     input_pos: Sequence[int],
@@ -45,44 +93,10 @@ def build_metadata(
     page_table: Optional[Sequence[Sequence[int]]] = None,
     device: torch.device | str = "cpu",
 ) -> BatchMetadata:
-    """Metadata for sequences given in batch order (prefill sequences first, then decodes).
-
-    A sequence is a *decode* when it brings one token and continues a cached prefix
-    (``input_pos > 0``); every decode must come after every prefill. ``page_table`` rows may be
-    ragged; they are padded with the sentinel page 0.
-    """
-    n = len(seq_lens)
-    if not (len(input_pos) == n and len(slot_idx) == n):
-        raise ValueError(f"seq_lens, input_pos and slot_idx must have one entry per sequence; got {n}, {len(input_pos)}, {len(slot_idx)}")
-    if any(s < 1 for s in seq_lens):
-        raise ValueError(f"seq_lens must be >= 1, got {list(seq_lens)}")
-    if any(p < 0 for p in input_pos):
-        raise ValueError(f"input_pos must be >= 0, got {list(input_pos)}")
-    is_decode = [s == 1 and p > 0 for s, p in zip(seq_lens, input_pos)]
-    # trailing run of decodes; a decode-shaped sequence before a prefill counts as a 1-token prefill chunk
-    num_decode = 0
-    for d in reversed(is_decode):
-        if not d:
-            break
-        num_decode += 1
-    num_prefill = n - num_decode
-    num_prefill_tokens = int(sum(seq_lens[:num_prefill]))
-    cu = [0]
-    for s in seq_lens:
-        cu.append(cu[-1] + int(s))
-    rows = [list(r) for r in (page_table or [[0]] * n)]
-    if len(rows) != n:
-        raise ValueError(f"page_table must have one row per sequence; got {len(rows)} rows for {n} sequences")
-    width = max(1, max(len(r) for r in rows))
-    padded = [r + [0] * (width - len(r)) for r in rows]
-    return BatchMetadata(
-        batch_info_host=torch.tensor([num_prefill, num_prefill_tokens, num_decode], dtype=torch.int32),
-        cu_seqlen=torch.tensor(cu, dtype=torch.int32, device=device),
-        input_pos=torch.tensor(list(input_pos), dtype=torch.int32, device=device),
-        slot_idx=torch.tensor(list(slot_idx), dtype=torch.int64, device=device),
-        use_initial_states=torch.tensor([p > 0 for p in input_pos], dtype=torch.bool, device=device),
-        page_table=torch.tensor(padded, dtype=torch.int32, device=device),
-    )
+    """:func:`metadata_arrays` as torch tensors on ``device`` (``batch_info_host`` stays on the CPU)."""
+    arrays = metadata_arrays(seq_lens, input_pos, slot_idx, page_table)
+    batch_info_host = torch.from_numpy(arrays.pop("batch_info_host"))
+    return BatchMetadata(batch_info_host=batch_info_host, **{name: torch.from_numpy(a).to(device) for name, a in arrays.items()})
 
 
 def check_metadata(

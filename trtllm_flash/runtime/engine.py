@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 from typing import Any, Dict, List, Optional, Sequence as Seq
 
+import numpy as np
 import torch
 
-from trtllm_flash.ops.metadata import BatchMetadata, build_metadata
+from trtllm_flash.ops.metadata import BatchMetadata, metadata_arrays
 from trtllm_flash.runtime.cache_manager import CacheManager
 from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
 from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
@@ -155,28 +156,29 @@ class Engine:
         """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row
         (the last token) is still gathered so the model always sees a non-empty ``gather_idx``."""
         chunks = batch.chunks
-        tokens: List[int] = []
-        positions: List[int] = []
-        gather: List[int] = []
-        for chunk in chunks:
-            start = chunk.seq.num_computed
-            tokens.extend(chunk.seq.token_ids[start:start + chunk.num_tokens])
-            positions.extend(range(start, start + chunk.num_tokens))
-            if chunk.needs_logits:
-                gather.append(len(tokens) - 1)
-        meta = build_metadata(
-            seq_lens=[c.num_tokens for c in chunks],
-            input_pos=[c.seq.num_computed for c in chunks],
+        starts = [c.seq.num_computed for c in chunks]
+        lens = [c.num_tokens for c in chunks]
+        meta = metadata_arrays(
+            seq_lens=lens,
+            input_pos=starts,
             slot_idx=[c.seq.slot for c in chunks],
             page_table=[self.cache_manager.page_table_row(c.seq.request_id) for c in chunks],
-        ).as_dict()
-        batch_info_host = meta.pop("batch_info_host")  # read on the host by the ops: stays on the CPU
-        step = {
-            "input_ids": torch.tensor(tokens, dtype=torch.int64),
-            "position_ids": torch.tensor(positions, dtype=torch.int64),
-            "gather_idx": torch.tensor(gather or [len(tokens) - 1], dtype=torch.int64),
-        }
-        on_device = self.stager.upload({**meta, **step})  # one host-to-device copy for the whole step
+        )
+        num_tokens = sum(lens)
+        tokens = np.fromiter(
+            itertools.chain.from_iterable(c.seq.token_ids[s : s + n] for c, s, n in zip(chunks, starts, lens)),
+            dtype=np.int64,
+            count=num_tokens,
+        )
+        positions = np.fromiter(
+            itertools.chain.from_iterable(range(s, s + n) for s, n in zip(starts, lens)), dtype=np.int64, count=num_tokens
+        )
+        last = [end - 1 for end, c in zip(itertools.accumulate(lens), chunks) if c.needs_logits]
+        gather = np.array(last or [num_tokens - 1], dtype=np.int64)
+        # read on the host by the ops: stays on the CPU
+        batch_info_host = torch.from_numpy(meta.pop("batch_info_host"))
+        # one host-to-device copy for the whole step
+        on_device = self.stager.upload({**meta, "input_ids": tokens, "position_ids": positions, "gather_idx": gather})
         metadata = BatchMetadata(batch_info_host=batch_info_host, **{name: on_device[name] for name in meta})
         return self.model.forward(
             on_device["input_ids"], on_device["position_ids"], metadata, self.cache_manager.tensors, on_device["gather_idx"]
@@ -191,7 +193,7 @@ class Engine:
             if find_stop_string(text, params.stop, seq.text_len_checked) is not None:
                 return "stop"
             seq.text_len_checked = len(text)
-        if len(seq.output_token_ids) >= params.max_tokens:
+        if len(seq.token_ids) - seq.prompt_len >= params.max_tokens:
             return "length"
         return None
 

@@ -1,21 +1,30 @@
-"""One host-to-device copy per step for the runtime's small per-step tensors.
+"""One host-to-device copy per step for the runtime's small per-step inputs.
 
 A decode step at batch 1 spends more time issuing nine tiny copies (tokens, positions, the metadata of
 :mod:`trtllm_flash.ops.metadata`, the gather indices) than the GPU spends on some whole layers. The
-stager packs every tensor's bytes into one pinned host buffer (16-byte aligned), copies it with a
-single asynchronous ``cudaMemcpy``, and hands back dtype views of one device byte buffer.
+stager writes every array's bytes into one pinned host buffer (16-byte aligned) through a numpy view
+of it, copies it with a single asynchronous ``cudaMemcpy``, and hands back dtype views of one device
+byte buffer.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Dict
 
+import numpy as np
 import torch
 
 _ALIGN = 16
 
 
+@lru_cache(maxsize=None)
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+
+
 class HostToDeviceStager:
-    """Packs host tensors into one copy to ``device``; on a CPU device tensors are returned as they are.
+    """Packs host numpy arrays into one copy to ``device``; on a non-CUDA device they are wrapped with
+    :func:`torch.from_numpy` (no copy on the CPU) and moved there.
 
     Both buffers are reused: the views returned by :meth:`upload` are valid until the next call (the
     engine reads them within its step). Before overwriting the host buffer the stager waits for the
@@ -25,29 +34,31 @@ class HostToDeviceStager:
     def __init__(self, device: torch.device | str):
         self.device = torch.device(device)
         self._host = torch.empty(0, dtype=torch.uint8)
+        self._host_bytes = self._host.numpy()  # numpy view of the pinned host buffer
         self._device_buffer = torch.empty(0, dtype=torch.uint8, device=self.device)
         self._copied = torch.cuda.Event() if self.device.type == "cuda" else None
 
-    def upload(self, tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """``{name: host tensor}`` -> ``{name: device tensor}`` (same shapes and dtypes, contiguous)."""
+    def upload(self, arrays: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
+        """``{name: host numpy array}`` -> ``{name: device tensor}`` (same shapes and dtypes, contiguous)."""
+        arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+        if self.device.type == "cpu":
+            return {name: torch.from_numpy(a) for name, a in arrays.items()}
         if self.device.type != "cuda":
-            return {name: t.to(self.device) for name, t in tensors.items()}
+            return {name: torch.from_numpy(a).to(self.device) for name, a in arrays.items()}
         offsets, total = {}, 0
-        for name, t in tensors.items():
+        for name, a in arrays.items():
             offsets[name] = total
-            total += -(-t.numel() * t.element_size() // _ALIGN) * _ALIGN
+            total += -(-a.nbytes // _ALIGN) * _ALIGN
         self._reserve(total)
         self._copied.synchronize()  # the previous step's copy has read the host buffer
-        for name, t in tensors.items():
-            nbytes = t.numel() * t.element_size()
-            self._host[offsets[name] : offsets[name] + nbytes].copy_(t.contiguous().view(-1).view(torch.uint8))
+        for name, a in arrays.items():
+            self._host_bytes[offsets[name] : offsets[name] + a.nbytes] = a.reshape(-1).view(np.uint8)
         self._device_buffer[:total].copy_(self._host[:total], non_blocking=True)
         self._copied.record()
-        out = {}
-        for name, t in tensors.items():
-            nbytes = t.numel() * t.element_size()
-            out[name] = self._device_buffer[offsets[name] : offsets[name] + nbytes].view(t.dtype).view(t.shape)
-        return out
+        return {
+            name: self._device_buffer[offsets[name] : offsets[name] + a.nbytes].view(_torch_dtype(a.dtype)).view(a.shape)
+            for name, a in arrays.items()
+        }
 
     def _reserve(self, nbytes: int) -> None:
         if self._host.numel() >= nbytes:
@@ -56,4 +67,5 @@ class HostToDeviceStager:
         self._copied.synchronize()
         torch.cuda.current_stream(self.device).synchronize()  # nothing may still read the old device buffer
         self._host = torch.empty(size, dtype=torch.uint8, pin_memory=True)
+        self._host_bytes = self._host.numpy()
         self._device_buffer = torch.empty(size, dtype=torch.uint8, device=self.device)
