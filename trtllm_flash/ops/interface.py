@@ -115,30 +115,36 @@ CacheSpec = Union[PagedKVCache, StateCache]
 
 class OpDescriptor:
     """How to turn one family's source op into its cached op. Subclass per family, register with
-    :func:`register_descriptor`. All methods are classmethods; none keeps state."""
+    :func:`register_descriptor`, and set the class attributes below; the classmethods are what the
+    transforms and the AutoDeploy adapter call. No descriptor keeps state."""
 
     #: registry name, e.g. ``"trtllm_flash_attention"``
     name: str = ""
     #: the family's transform key in the YAML (``insert_cached_attention``, ...)
     insert_transform: str = ""
+    #: the source and cached op names in ``torch.ops.trtllm_flash``
+    source_op_name: str = ""
+    cached_op_name: str = ""
+    #: leading args of the source node passed to the cached op unchanged
+    num_input_args: int = 0
+    #: names (from :data:`METADATA_NAMES`) the cached op takes after its inputs, in order
+    metadata: Tuple[str, ...] = ()
 
     @classmethod
     def source_op(cls) -> torch._ops.OpOverloadPacket:
-        raise NotImplementedError
+        return getattr(torch.ops.trtllm_flash, cls.source_op_name)
 
     @classmethod
     def cached_op(cls) -> torch._ops.OpOverload:
-        raise NotImplementedError
+        return getattr(torch.ops.trtllm_flash, cls.cached_op_name).default
 
     @classmethod
     def num_inputs(cls) -> int:
-        """Leading args of the source node passed to the cached op unchanged."""
-        raise NotImplementedError
+        return cls.num_input_args
 
     @classmethod
     def standard_metadata(cls) -> List[str]:
-        """Names (from :data:`METADATA_NAMES`) the cached op takes after its inputs, in order."""
-        raise NotImplementedError
+        return list(cls.metadata)
 
     @classmethod
     def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:

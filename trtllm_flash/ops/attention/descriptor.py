@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-import torch
 from torch.fx import Node
 
 from trtllm_flash.ops.interface import CacheSpec, Constant, OpDescriptor, PagedKVCache, fake_tensor, node_arg, register_descriptor
@@ -19,21 +18,10 @@ class AttentionDescriptor(OpDescriptor):
     name = "trtllm_flash_attention"
     insert_transform = "insert_cached_attention"
 
-    @classmethod
-    def source_op(cls) -> torch._ops.OpOverloadPacket:
-        return torch.ops.trtllm_flash.attention
-
-    @classmethod
-    def cached_op(cls) -> torch._ops.OpOverload:
-        return torch.ops.trtllm_flash.cached_attention.default
-
-    @classmethod
-    def num_inputs(cls) -> int:
-        return 3
-
-    @classmethod
-    def standard_metadata(cls) -> List[str]:
-        return ["batch_info_host", "cu_seqlen", "input_pos", "slot_idx", "page_table"]
+    source_op_name = "attention"
+    cached_op_name = "cached_attention"
+    num_input_args = 3
+    metadata = ("batch_info_host", "cu_seqlen", "input_pos", "slot_idx", "page_table")
 
     @classmethod
     def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-import torch
 from torch.fx import Node
 
 from trtllm_flash.ops.interface import CacheSpec, Constant, OpDescriptor, StateCache, fake_tensor, node_arg, register_descriptor
@@ -19,21 +18,10 @@ class CausalConvDescriptor(OpDescriptor):
     name = "trtllm_flash_causal_conv"
     insert_transform = "insert_cached_causal_conv"
 
-    @classmethod
-    def source_op(cls) -> torch._ops.OpOverloadPacket:
-        return torch.ops.trtllm_flash.causal_conv1d
-
-    @classmethod
-    def cached_op(cls) -> torch._ops.OpOverload:
-        return torch.ops.trtllm_flash.cached_causal_conv1d.default
-
-    @classmethod
-    def num_inputs(cls) -> int:
-        return 3
-
-    @classmethod
-    def standard_metadata(cls) -> List[str]:
-        return ["batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states"]
+    source_op_name = "causal_conv1d"
+    cached_op_name = "cached_causal_conv1d"
+    num_input_args = 3
+    metadata = ("batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states")
 
     @classmethod
     def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:

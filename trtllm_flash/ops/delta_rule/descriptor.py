@@ -18,21 +18,10 @@ class DeltaRuleDescriptor(OpDescriptor):
     name = "trtllm_flash_delta_rule"
     insert_transform = "insert_cached_delta_rule"
 
-    @classmethod
-    def source_op(cls) -> torch._ops.OpOverloadPacket:
-        return torch.ops.trtllm_flash.delta_rule
-
-    @classmethod
-    def cached_op(cls) -> torch._ops.OpOverload:
-        return torch.ops.trtllm_flash.cached_delta_rule.default
-
-    @classmethod
-    def num_inputs(cls) -> int:
-        return 4
-
-    @classmethod
-    def standard_metadata(cls) -> List[str]:
-        return ["batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states"]
+    source_op_name = "delta_rule"
+    cached_op_name = "cached_delta_rule"
+    num_input_args = 4
+    metadata = ("batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states")
 
     @classmethod
     def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:

@@ -19,21 +19,10 @@ class SSMDescriptor(OpDescriptor):
     name = "trtllm_flash_ssm"
     insert_transform = "insert_cached_ssm_attention"
 
-    @classmethod
-    def source_op(cls) -> torch._ops.OpOverloadPacket:
-        return torch.ops.trtllm_flash.ssm
-
-    @classmethod
-    def cached_op(cls) -> torch._ops.OpOverload:
-        return torch.ops.trtllm_flash.cached_ssm.default
-
-    @classmethod
-    def num_inputs(cls) -> int:
-        return 7
-
-    @classmethod
-    def standard_metadata(cls) -> List[str]:
-        return ["batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states"]
+    source_op_name = "ssm"
+    cached_op_name = "cached_ssm"
+    num_input_args = 7
+    metadata = ("batch_info_host", "cu_seqlen", "slot_idx", "use_initial_states")
 
     @classmethod
     def cache_specs(cls, source_node: Node) -> Dict[str, CacheSpec]:
