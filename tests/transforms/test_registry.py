@@ -1,4 +1,6 @@
 """The registry, the config validation and the YAML merge of the pipeline."""
+from pathlib import Path
+
 import pytest
 
 from trtllm_flash.transforms import describe_pipeline, merge_transforms
@@ -63,3 +65,10 @@ def test_cli_list_reports_bad_yaml_in_one_line(tmp_path, capsys):
     assert transforms_main(["--list", "--yaml", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "enabeld" in err
+
+
+def test_cli_list_shows_the_top_level_shortcuts_of_upstreams_yaml(capsys):
+    yaml_path = Path(__file__).parents[2] / "examples" / "auto_deploy" / "nemotron_flash.yaml"
+    assert transforms_main(["--list", "--yaml", str(yaml_path)]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("compile"))
+    assert "backend=torch-cudagraph" in line and "384]" in line
