@@ -21,6 +21,7 @@ from trtllm_flash.ops.delta_rule.decode_kernel import delta_rule_decode_
 from trtllm_flash.ops.delta_rule.fla_prefill import fla_delta_rule
 from trtllm_flash.ops.delta_rule.reference import delta_rule_reference, delta_rule_step
 from trtllm_flash.ops.delta_rule.validation import check_cached_inputs
+from trtllm_flash.ops.flatten import flatten_tokens
 
 
 @torch.library.custom_op("trtllm_flash::cached_delta_rule", mutates_args=("delta_state",))
@@ -38,7 +39,7 @@ def cached_delta_rule(
 ) -> torch.Tensor:
     check_cached_inputs(q, k, v, beta, batch_info_host, cu_seqlen, slot_idx, use_initial_states, delta_state)
     shape = v.shape
-    q, k, v, beta = _flatten(q, k, v, beta)
+    q, k, v, beta = flatten_tokens(q, k, v, beta)
     num_prefill, num_prefill_tokens, num_decode = (int(x) for x in batch_info_host.tolist())
     o = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     bounds = cu_seqlen.tolist()
@@ -81,7 +82,7 @@ def cached_delta_rule_fast(
     """The CUDA implementation (unvalidated). It also runs on CPU tensors under ``TRITON_INTERPRET=1``
     for fp32 inputs (fla's fused-recurrent prefill + our decode kernel), which is how CPU tests cover it."""
     shape = v.shape
-    q, k, v, beta = _flatten(q, k, v, beta)
+    q, k, v, beta = flatten_tokens(q, k, v, beta)
     num_prefill, num_prefill_tokens, num_decode = (int(x) for x in batch_info_host.tolist())
     o = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     if num_prefill > 0:
@@ -116,13 +117,3 @@ def cached_delta_rule_fast(
 
 
 cached_delta_rule.register_kernel("cuda")(cached_delta_rule_fast)
-
-
-def _flatten(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor):
-    """``[b, s, h, d] -> [T, h, d]`` and ``[b, s, h] -> [T, h]`` with the last dim contiguous."""
-
-    def flat(t: torch.Tensor) -> torch.Tensor:
-        t = t.reshape(t.shape[0] * t.shape[1], *t.shape[2:])
-        return t if t.stride(-1) == 1 else t.contiguous()
-
-    return flat(q), flat(k), flat(v), flat(beta)

@@ -19,7 +19,7 @@ import torch
 
 from trtllm_flash.ops.mamba.chunked import ssd_chunked
 from trtllm_flash.ops.mamba.decode_kernel import ssm_decode_
-from trtllm_flash.ops.mamba.flatten import flatten_tokens
+from trtllm_flash.ops.flatten import flatten_tokens
 from trtllm_flash.ops.mamba.prefill_kernel import ssd_prefill_
 from trtllm_flash.ops.mamba.reference import ssm_step
 from trtllm_flash.ops.mamba.validation import check_cached_inputs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from trtllm_flash.ops.mamba.chunked import ssd_chunked
-from trtllm_flash.ops.mamba.flatten import flatten_tokens
+from trtllm_flash.ops.flatten import flatten_tokens
 from trtllm_flash.ops.mamba.prefill_kernel import ssd_prefill_
 from trtllm_flash.ops.mamba.validation import check_source_inputs
 

@@ -1,4 +1,4 @@
-"""Token flattening shared by the Mamba2 and causal-conv op implementations."""
+"""Token flattening shared by the cached ops: a flattened batch arrives as `[1, T, ...]` or `[B, 1, ...]`."""
 from __future__ import annotations
 
 from typing import Tuple
