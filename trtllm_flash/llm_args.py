@@ -18,7 +18,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trtllm_flash.sampling_params import closest_key_hint
+from trtllm_flash.hints import closest_key_hint
 
 #: the factories a YAML may name (AutoDeploy's generic one builds our model too)
 MODEL_FACTORIES = ("NemotronFlashForCausalLM", "AutoModelForCausalLM")

@@ -5,18 +5,11 @@ The field names are TensorRT-LLM's / vLLM's. Invalid values and unknown keys rai
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, List, Optional, Sequence, Union
 
-
-def closest_key_hint(key: str, valid: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the valid key closest to ``key``, else the list of valid keys."""
-    match = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    if match:
-        return f"; did you mean {match[0]!r}?"
-    return f"; valid keys: {', '.join(sorted(valid))}"
+from trtllm_flash.hints import closest_key_hint
 
 
 @dataclass(init=False)

@@ -6,7 +6,6 @@ with :func:`register_transform`; its config class (a :class:`TransformConfig` su
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import total_ordering
@@ -16,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch.fx import GraphModule
 
+from trtllm_flash.hints import closest_key_hint
 from trtllm_flash.ops.interface import CacheSpec
 
 
@@ -107,7 +107,7 @@ def register_transform(name: str) -> Callable[[Type[BaseTransform]], Type[BaseTr
 
 def get_transform(name: str) -> Type[BaseTransform]:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown transform {name!r}{_did_you_mean(name, _REGISTRY)}; registered: {sorted(_REGISTRY)}")
+        raise KeyError(f"unknown transform {name!r}{closest_key_hint(name, _REGISTRY)}")
     return _REGISTRY[name]
 
 
@@ -122,8 +122,7 @@ def make_config(name: str, values: Dict[str, Any]) -> TransformConfig:
     if unknown:
         key = unknown[0]
         raise ValueError(
-            f"transforms.{name}: unknown key {key!r}{_did_you_mean(key, config_class.model_fields)}; "
-            f"valid keys: {sorted(config_class.model_fields)}"
+            f"transforms.{name}: unknown key {key!r}{closest_key_hint(key, config_class.model_fields)}"
         )
     try:
         return config_class(**values)
@@ -131,11 +130,6 @@ def make_config(name: str, values: Dict[str, Any]) -> TransformConfig:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ValueError(f"transforms.{name}.{where}: {first['msg']} (got {first.get('input')!r})") from None
-
-
-def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def pipeline_order(configs: Dict[str, TransformConfig]) -> List[Tuple[str, TransformConfig]]:
