@@ -99,6 +99,7 @@ class LlmArgs(_StrictModel):
     max_num_tokens: int = Field(8192, ge=1)
     enable_chunked_prefill: bool = False
     cuda_graph_batch_sizes: Optional[List[int]] = None
+    disable_overlap_scheduler: bool = False
     kv_cache_config: KvCacheConfig = Field(default_factory=KvCacheConfig)
     transforms: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
 

@@ -1,6 +1,7 @@
 """CacheManager: tensor layouts, slot and page accounting, sentinel page/slot, sizing from memory."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,6 +65,23 @@ def test_page_accounting_and_exhaustion():
     cm.free_pages("a")
     cm.free_pages("a")  # idempotent
     assert cm.num_used_pages == 0 and cm.num_free_pages == 8
+
+
+def test_page_table_rows_follow_allocation_and_pad_with_the_sentinel():
+    cm = _manager()
+    cm.ensure_pages("a", 9)  # 3 pages
+    cm.ensure_pages("b", 2)  # 1 page
+    table = cm.page_table(["b", "a", "none"])
+    assert table.dtype == np.int32 and table.shape == (3, 3)
+    assert table[0].tolist() == cm.page_table_row("b") + [SENTINEL_PAGE] * 2
+    assert table[1].tolist() == cm.page_table_row("a")
+    assert table[2].tolist() == [SENTINEL_PAGE] * 3
+    cm.ensure_pages("b", 8)  # grows by one page
+    assert cm.page_table(["b"])[0].tolist() == cm.page_table_row("b")
+    cm.free_pages("a")
+    cm.ensure_pages("c", 12)  # reuses a's pages
+    assert cm.page_table(["c", "a"]).tolist() == [cm.page_table_row("c"), [SENTINEL_PAGE] * 3]
+    assert cm.page_table(["none"]).shape == (1, 1)
 
 
 def test_can_hold_is_the_pool_without_the_sentinel():

@@ -10,6 +10,12 @@ from runtime_fakes import FakeTokenizer, make_engine, reference_generate, run_al
 from trtllm_flash.sampling_params import SamplingParams
 
 
+@pytest.fixture(params=[False, True], ids=["overlap", "no_overlap"])
+def make(request):
+    """Every test runs with the overlap scheduler (tokens read one step late) and without it."""
+    return lambda **overrides: make_engine(disable_overlap_scheduler=request.param, **overrides)
+
+
 def _prompts(count: int, seed: int = 0, lengths=(3, 30)):
     rng = random.Random(seed)
     return {f"r{i}": [rng.randrange(64) for _ in range(rng.randint(*lengths))] for i in range(count)}
@@ -31,8 +37,8 @@ def _assert_empty(engine):
     assert not engine.has_unfinished_requests()
 
 
-def test_single_request_matches_reference():
-    engine = make_engine()
+def test_single_request_matches_reference(make):
+    engine = make()
     prompts = {"a": [5, 9, 1, 33, 2, 7]}
     params = {"a": _greedy(12)}
     results = run_all(engine, prompts, params)
@@ -41,11 +47,11 @@ def test_single_request_matches_reference():
     _assert_empty(engine)
 
 
-def test_chunked_prefill_equals_unchunked_and_respects_the_budget():
+def test_chunked_prefill_equals_unchunked_and_respects_the_budget(make):
     prompts = _prompts(3, seed=1, lengths=(17, 29))
     params = {rid: _greedy(6) for rid in prompts}
-    whole = make_engine(max_num_tokens=64)
-    chunked = make_engine(max_num_tokens=7, enable_chunked_prefill=True)
+    whole = make(max_num_tokens=64)
+    chunked = make(max_num_tokens=7, enable_chunked_prefill=True)
     results_whole = run_all(whole, prompts, params)
     results_chunked = run_all(chunked, prompts, params)
     assert results_chunked == results_whole
@@ -55,20 +61,22 @@ def test_chunked_prefill_equals_unchunked_and_respects_the_budget():
     _assert_empty(chunked)
 
 
-def test_non_final_prefill_chunks_sample_nothing():
-    engine = make_engine(max_num_tokens=4, enable_chunked_prefill=True)
+def test_non_final_prefill_chunks_sample_nothing(make):
+    engine = make(max_num_tokens=4, enable_chunked_prefill=True)
     engine.add_request("a", list(range(10)), _greedy(3))
-    per_step = [engine.step() for _ in range(3)]
+    per_step = [engine.step() for _ in range(4)]
     assert per_step[0] == [] and per_step[1] == []  # chunks of 4, 4 tokens: no logits wanted
-    (delta,) = per_step[2]  # last 2 tokens: the first sampled token
-    assert delta.new_token_ids == reference_generate(list(range(10)), 1)
+    # the last 2 tokens sample the first token; the overlap scheduler reports it one step later
+    first = per_step[3] if engine.overlap else per_step[2]
+    assert engine.overlap == (per_step[2] == [])
+    assert first[0].new_token_ids == reference_generate(list(range(10)), 1)
 
 
-def test_requests_arriving_at_different_steps_match_each_alone():
+def test_requests_arriving_at_different_steps_match_each_alone(make):
     prompts = _prompts(7, seed=2)
     params = {rid: _greedy(4 + i) for i, rid in enumerate(prompts)}
     arrivals = {rid: 2 * i for i, rid in enumerate(prompts)}
-    engine = make_engine(max_num_tokens=16, enable_chunked_prefill=True)
+    engine = make(max_num_tokens=16, enable_chunked_prefill=True)
     results = run_all(engine, prompts, params, arrivals)
     _assert_alone(results, prompts, params)
     assert any(b["num_prefill"] > 0 and b["num_decode"] > 0 for b in engine.model.batches), "no mixed prefill/decode step"
@@ -76,20 +84,20 @@ def test_requests_arriving_at_different_steps_match_each_alone():
     _assert_empty(engine)
 
 
-def test_without_chunking_a_prompt_waits_until_it_fits_whole():
+def test_without_chunking_a_prompt_waits_until_it_fits_whole(make):
     prompts = {"long": list(range(20)), "short": [1, 2, 3]}
     params = {"long": _greedy(5), "short": _greedy(5)}
-    engine = make_engine(max_num_tokens=20)
+    engine = make(max_num_tokens=20)
     results = run_all(engine, prompts, params, arrivals={"long": 1})
     _assert_alone(results, prompts, params)
     assert all(b["num_tokens"] <= 20 for b in engine.model.batches)
 
 
-def test_cache_exhaustion_preempts_recomputes_and_loses_nothing():
+def test_cache_exhaustion_preempts_recomputes_and_loses_nothing(make):
     prompts = _prompts(6, seed=3, lengths=(8, 14))
     params = {rid: _greedy(10) for rid in prompts}
     # 12 usable pages of 4 tokens; each request needs up to 6 pages, 6 requests never fit at once
-    engine = make_engine(max_batch_size=4, kv_cache_config={"tokens_per_block": 4, "max_tokens": 48},
+    engine = make(max_batch_size=4, kv_cache_config={"tokens_per_block": 4, "max_tokens": 48},
                          max_num_tokens=16, enable_chunked_prefill=True)
     results = run_all(engine, prompts, params)
     assert engine.scheduler.num_preemptions > 0
@@ -97,29 +105,29 @@ def test_cache_exhaustion_preempts_recomputes_and_loses_nothing():
     _assert_empty(engine)
 
 
-def test_preemption_without_chunked_prefill_still_finishes():
+def test_preemption_without_chunked_prefill_still_finishes(make):
     prompts = _prompts(5, seed=4, lengths=(6, 10))
     params = {rid: _greedy(12) for rid in prompts}
-    engine = make_engine(max_batch_size=3, kv_cache_config={"tokens_per_block": 4, "max_tokens": 24}, max_num_tokens=12)
+    engine = make(max_batch_size=3, kv_cache_config={"tokens_per_block": 4, "max_tokens": 24}, max_num_tokens=12)
     results = run_all(engine, prompts, params)
     assert engine.scheduler.num_preemptions > 0
     _assert_alone(results, prompts, params)
     _assert_empty(engine)
 
 
-def test_slots_are_reused_without_leaking_state():
+def test_slots_are_reused_without_leaking_state(make):
     prompts = _prompts(4, seed=5)
     params = {rid: _greedy(5) for rid in prompts}
-    engine = make_engine(max_batch_size=1)
+    engine = make(max_batch_size=1)
     results = run_all(engine, prompts, params)
     _assert_alone(results, prompts, params)
     assert max(b["num_prefill"] + b["num_decode"] for b in engine.model.batches) == 1
 
 
-def test_abort_frees_cache_at_once_and_others_finish():
+def test_abort_frees_cache_at_once_and_others_finish(make):
     prompts = _prompts(4, seed=6, lengths=(10, 12))
     params = {rid: _greedy(8) for rid in prompts}
-    engine = make_engine(max_batch_size=2)
+    engine = make(max_batch_size=2)
     for rid, prompt in prompts.items():
         engine.add_request(rid, prompt, params[rid])
     tokens = {rid: [] for rid in prompts}
@@ -152,11 +160,11 @@ def test_abort_frees_cache_at_once_and_others_finish():
     _assert_empty(engine)
 
 
-def test_stop_token_eos_and_ignore_eos():
+def test_stop_token_eos_and_ignore_eos(make):
     prompt = [3, 1, 4, 1, 5]
     expected = reference_generate(prompt, 8)
     stop_at = expected[3]
-    engine = make_engine(tokenizer=FakeTokenizer(eos_token_id=stop_at))
+    engine = make(tokenizer=FakeTokenizer(eos_token_id=stop_at))
     results = run_all(engine, {"eos": prompt, "ignore": prompt, "stop_id": prompt},
                       {"eos": _greedy(8), "ignore": _greedy(8, ignore_eos=True), "stop_id": _greedy(8, stop_token_ids=[stop_at])})
     first = expected.index(stop_at) + 1
@@ -165,24 +173,24 @@ def test_stop_token_eos_and_ignore_eos():
     assert results["ignore"]["tokens"] == expected and results["ignore"]["finish_reason"] == "length"
 
 
-def test_stop_string_ends_generation():
+def test_stop_string_ends_generation(make):
     prompt = [7, 7, 2]
     expected = reference_generate(prompt, 10)
     text = FakeTokenizer().decode(expected)
     stop = text[4:6]
-    engine = make_engine()
+    engine = make()
     results = run_all(engine, {"a": prompt}, {"a": _greedy(10, stop=[stop])})
     cut = text.find(stop) + len(stop)
     assert results["a"]["finish_reason"] == "stop"
     assert results["a"]["tokens"] == expected[:cut]
 
 
-def test_seeded_sampling_does_not_depend_on_the_batch():
+def test_seeded_sampling_does_not_depend_on_the_batch(make):
     prompt = [1, 2, 3, 4]
     params = SamplingParams(max_tokens=12, temperature=1.5, seed=1234)
-    alone = run_all(make_engine(), {"s": prompt}, {"s": params})["s"]["tokens"]
+    alone = run_all(make(), {"s": prompt}, {"s": params})["s"]["tokens"]
     others = _prompts(3, seed=7)
-    crowd = run_all(make_engine(), {"s": prompt, **others},
+    crowd = run_all(make(), {"s": prompt, **others},
                     {"s": params, **{rid: SamplingParams(max_tokens=9, temperature=1.0, seed=i) for i, rid in enumerate(others)}},
                     arrivals={"s": 1})["s"]["tokens"]
     assert crowd == alone
@@ -196,8 +204,8 @@ def test_seeded_sampling_does_not_depend_on_the_batch():
     ([1, 2, 200], SamplingParams(), "token id 200"),
     ([1, 2], SamplingParams(n=2), "n=2"),
 ])
-def test_invalid_requests_are_refused_alone(prompt, params, message):
-    engine = make_engine()
+def test_invalid_requests_are_refused_alone(make, prompt, params, message):
+    engine = make()
     engine.add_request("ok", [1, 2, 3], _greedy(2))
     with pytest.raises(ValueError, match=message):
         engine.add_request("bad", prompt, params)
@@ -208,8 +216,8 @@ def test_invalid_requests_are_refused_alone(prompt, params, message):
     assert results["ok"] == reference_generate([1, 2, 3], 2)
 
 
-def test_duplicate_id_and_unchunkable_prompt_are_refused():
-    engine = make_engine(max_num_tokens=8)
+def test_duplicate_id_and_unchunkable_prompt_are_refused(make):
+    engine = make(max_num_tokens=8)
     engine.add_request("a", [1, 2], _greedy(2))
     with pytest.raises(ValueError, match="already in use"):
         engine.add_request("a", [1, 2], _greedy(2))
@@ -218,7 +226,7 @@ def test_duplicate_id_and_unchunkable_prompt_are_refused():
     assert engine.stats["num_waiting"] == 1
 
 
-def test_prompt_the_kv_cache_can_never_hold_is_refused():
-    engine = make_engine(kv_cache_config={"tokens_per_block": 4, "max_tokens": 16})
+def test_prompt_the_kv_cache_can_never_hold_is_refused(make):
+    engine = make(kv_cache_config={"tokens_per_block": 4, "max_tokens": 16})
     with pytest.raises(ValueError, match="KV pages"):
         engine.add_request("a", list(range(14)), _greedy(4))

@@ -17,7 +17,7 @@ def _logits(rows: int = 5, vocab: int = 37, seed: int = 0) -> torch.Tensor:
 def test_greedy_is_argmax():
     logits = _logits()
     params = [SamplingParams(temperature=0.0, top_k=3, seed=i) for i in range(5)]
-    assert sample(logits, params, [None] * 5) == logits.argmax(-1).tolist()
+    assert sample(logits, params, [None] * 5).tolist() == logits.argmax(-1).tolist()
 
 
 def test_seeded_rows_do_not_depend_on_the_batch():
@@ -27,8 +27,8 @@ def test_seeded_rows_do_not_depend_on_the_batch():
     g_alone, g_batch = make_generator(7, "cpu"), make_generator(7, "cpu")
     others = [SamplingParams(temperature=0.8, seed=s) for s in (1, 2, 3)]
     for _ in range(20):
-        draws_alone.append(sample(logits[2:3], [hot], [g_alone])[0])
-        batch = sample(logits, [others[0], others[1], hot, others[2]], [make_generator(1, "cpu"), make_generator(2, "cpu"), g_batch, make_generator(3, "cpu")])
+        draws_alone.append(int(sample(logits[2:3], [hot], [g_alone])[0]))
+        batch = sample(logits, [others[0], others[1], hot, others[2]], [make_generator(1, "cpu"), make_generator(2, "cpu"), g_batch, make_generator(3, "cpu")]).tolist()
         draws_batch.append(batch[2])
     assert draws_alone == draws_batch
     assert len(set(draws_alone)) > 1  # it samples, it is not greedy
@@ -53,9 +53,9 @@ def test_sampled_tokens_stay_inside_top_k_and_top_p():
     logits = _logits(1, 50, seed=3)
     best3 = set(logits[0].topk(3).indices.tolist())
     generator = make_generator(0, "cpu")
-    drawn = {sample(logits, [SamplingParams(temperature=2.0, top_k=3)], [generator])[0] for _ in range(60)}
+    drawn = {int(sample(logits, [SamplingParams(temperature=2.0, top_k=3)], [generator])[0]) for _ in range(60)}
     assert drawn <= best3 and len(drawn) > 1
-    single = {sample(logits, [SamplingParams(temperature=1.0, top_p=1e-6)], [generator])[0] for _ in range(10)}
+    single = {int(sample(logits, [SamplingParams(temperature=1.0, top_p=1e-6)], [generator])[0]) for _ in range(10)}
     assert single == {int(logits[0].argmax())}
 
 

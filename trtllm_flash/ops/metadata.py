@@ -44,14 +44,15 @@ def metadata_arrays(
     seq_lens: Sequence[int],
     input_pos: Sequence[int],
     slot_idx: Sequence[int],
-    page_table: Optional[Sequence[Sequence[int]]] = None,
+    page_table: Optional[Sequence[Sequence[int]] | np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """The fields of :class:`BatchMetadata` as numpy arrays, keyed by field name, for sequences given
     in batch order (prefill sequences first, then decodes).
 
     A sequence is a *decode* when it brings one token and continues a cached prefix
     (``input_pos > 0``); every decode must come after every prefill. ``page_table`` rows may be
-    ragged; they are padded with the sentinel page 0 to the widest row (at least one page).
+    ragged; they are padded with the sentinel page 0 to the widest row (at least one page). A 2-D
+    numpy ``page_table`` is taken as it is.
     dtypes: ``batch_info_host`` int32 [3], ``cu_seqlen``/``input_pos``/``page_table`` int32,
     ``slot_idx`` int64, ``use_initial_states`` bool.
     """
@@ -69,12 +70,15 @@ def metadata_arrays(
     while num_prefill and seq_lens[num_prefill - 1] == 1 and input_pos[num_prefill - 1] > 0:
         num_prefill -= 1
     cu = np.fromiter(itertools.accumulate(seq_lens, initial=0), dtype=np.int32, count=n + 1)
-    rows = page_table or [[0]] * n
+    rows = [[0]] * n if page_table is None or len(page_table) == 0 else page_table
     if len(rows) != n:
         raise ValueError(f"page_table must have one row per sequence; got {len(rows)} rows for {n} sequences")
-    table = np.zeros((n, max(1, max(len(r) for r in rows))), dtype=np.int32)
-    for i, row in enumerate(rows):
-        table[i, : len(row)] = row
+    if isinstance(rows, np.ndarray) and rows.ndim == 2:
+        table = rows.astype(np.int32, copy=False)
+    else:
+        table = np.zeros((n, max(1, max(len(r) for r in rows))), dtype=np.int32)
+        for i, row in enumerate(rows):
+            table[i, : len(row)] = row
     pos = np.array(input_pos, dtype=np.int32)
     return {
         "batch_info_host": np.array([num_prefill, cu[num_prefill], n - num_prefill], dtype=np.int32),

@@ -15,8 +15,9 @@ A freed slot is not zeroed: a prefill from zero state is signalled by ``use_init
 from __future__ import annotations
 
 import math
-from typing import Dict, Hashable, List, Optional
+from typing import Dict, Hashable, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from trtllm_flash.ops.interface import SENTINEL_PAGE, CacheSpec, PagedKVCache, StateCache, window_pages
@@ -87,6 +88,7 @@ class CacheManager:
         self._free_slots: List[int] = list(range(max_batch_size - 1, -1, -1))
         self._free_pages: List[int] = [p for p in range(self.num_pages - 1, -1, -1) if p != SENTINEL_PAGE]
         self._pages: Dict[Hashable, List[int]] = {}
+        self._page_rows: Dict[Hashable, np.ndarray] = {}  # the same pages as int32 [max_pages_per_seq] rows
 
     def _kv_tensor(self, spec: PagedKVCache, pages: int) -> torch.Tensor:
         shape = (pages, 2, spec.num_kv_heads, self.page_size, spec.head_dim)
@@ -139,17 +141,33 @@ class CacheManager:
             if not pages:
                 del self._pages[seq_id]
             return False
-        for _ in range(missing):
-            pages.append(self._free_pages.pop())
+        if missing <= 0:
+            return True
+        row = self._page_rows.get(seq_id)
+        if row is None:
+            row = self._page_rows[seq_id] = np.full(self.max_pages_per_seq, SENTINEL_PAGE, dtype=np.int32)
+        start = len(pages)
+        pages.extend(self._free_pages.pop() for _ in range(missing))
+        row[start : len(pages)] = pages[start:]
         return True
 
     def free_pages(self, seq_id: Hashable) -> None:
         """Return every page of ``seq_id`` to the pool (no-op when it holds none)."""
         self._free_pages.extend(reversed(self._pages.pop(seq_id, [])))
+        self._page_rows.pop(seq_id, None)
 
     def page_table_row(self, seq_id: Hashable) -> List[int]:
         """Physical page of each logical page of ``seq_id``, in order."""
         return list(self._pages.get(seq_id, []))
+
+    def page_table(self, seq_ids: Sequence[Hashable]) -> np.ndarray:
+        """int32 ``[len(seq_ids), width]``: row ``i`` is ``seq_ids[i]``'s pages, padded with
+        :data:`SENTINEL_PAGE`; ``width`` is the most pages any of them holds (at least 1). Built from
+        per-sequence numpy rows, so a step of hundreds of long sequences costs one gather, not a
+        Python loop over every page."""
+        width = max([len(self._pages.get(s, ())) for s in seq_ids] + [1])
+        empty = np.full(self.max_pages_per_seq, SENTINEL_PAGE, dtype=np.int32)
+        return np.stack([self._page_rows.get(s, empty)[:width] for s in seq_ids])
 
     # -- accounting ----------------------------------------------------------------------------
 

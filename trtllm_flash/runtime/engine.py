@@ -2,8 +2,13 @@
 
 One :meth:`Engine.step` = schedule one flattened batch (prefill chunks first, then one token per
 decoding sequence), run the built model once on it, sample one token for every sequence whose known
-tokens were all consumed, and report what each request gained. Synchronous and not thread-safe: the
-OpenAI server drives it from a single engine thread.
+tokens were all consumed, and report what each request gained. Not thread-safe: the OpenAI server
+drives it from a single engine thread.
+
+The overlap scheduler (on unless ``disable_overlap_scheduler``) keeps the GPU busy while the host
+works: step ``n + 1`` is launched before the tokens of step ``n`` are read, its decode inputs gathered
+on the GPU from step ``n``'s sampled tokens; the host then reads step ``n``'s tokens, checks the stop
+conditions and reports them while step ``n + 1`` runs.
 """
 from __future__ import annotations
 
@@ -17,9 +22,31 @@ from trtllm_flash.ops.metadata import BatchMetadata, metadata_arrays
 from trtllm_flash.runtime.cache_manager import CacheManager
 from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
 from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
-from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence
+from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence, SequenceStatus
 from trtllm_flash.runtime.staging import HostToDeviceStager
 from trtllm_flash.sampling_params import SamplingParams
+
+
+class _SampledStep:
+    """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
+    ``sequences[i]``'s; a copy to pinned host memory is queued behind them."""
+
+    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor):
+        self.sequences = sequences
+        self.tokens = tokens
+        if tokens.device.type == "cuda":
+            self._host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+            self._host.copy_(tokens, non_blocking=True)
+            self._copied = torch.cuda.Event()
+            self._copied.record()
+        else:
+            self._host, self._copied = tokens, None
+
+    def host_tokens(self) -> List[int]:
+        """The tokens as ints (waits for the copy)."""
+        if self._copied is not None:
+            self._copied.synchronize()
+        return self._host.tolist()
 
 
 class Engine:
@@ -56,6 +83,8 @@ class Engine:
         self._sequences: Dict[str, Sequence] = {}
         self._pending: List[RequestOutputDelta] = []
         self._arrivals = itertools.count()
+        self.overlap = not args.disable_overlap_scheduler
+        self._in_flight: Optional[_SampledStep] = None  # the launched step whose tokens are not read yet
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -106,7 +135,7 @@ class Engine:
         self._pending.append(RequestOutputDelta(request_id, [], True, "abort"))
 
     def has_unfinished_requests(self) -> bool:
-        return bool(self._sequences or self._pending)
+        return bool(self._sequences or self._pending or self._in_flight)
 
     @property
     def stats(self) -> Dict[str, int]:
@@ -123,27 +152,22 @@ class Engine:
     # -- the step ------------------------------------------------------------------------------
 
     def step(self) -> List[RequestOutputDelta]:
-        """Run one forward; return the deltas of every request that gained tokens, finished or failed."""
+        """Run one forward; return the deltas of every request that gained tokens, finished or failed.
+
+        With the overlap scheduler (the default) the step launches its forward and sampling, then reads
+        the tokens of the *previous* step while the GPU works: a request's tokens arrive one step later,
+        and a request that stopped is computed one step too many (that token is dropped).
+        """
         deltas, self._pending = self._pending, []
         batch = self.scheduler.schedule()
         deltas.extend(self._take_failures())
-        if not batch:
-            return deltas
-        logits = self._forward(batch)
-        sampled = [c for c in batch.chunks if c.needs_logits]
-        for chunk in batch.chunks:
-            chunk.seq.num_computed += chunk.num_tokens
-        if not sampled:
-            return deltas
-        tokens = sample(logits[: len(sampled)], [c.seq.params for c in sampled], [c.seq.generator for c in sampled])
-        for chunk, token in zip(sampled, tokens):
-            seq = chunk.seq
-            seq.token_ids.append(token)
-            reason = self._finish_reason(seq, token)
-            if reason is not None:
-                self.scheduler.remove(seq)
-                del self._sequences[seq.request_id]
-            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
+        launched = self._launch(batch) if batch else None
+        previous, self._in_flight = self._in_flight, launched
+        if previous is not None:
+            deltas.extend(self._read_tokens(previous))
+        if not self.overlap and launched is not None:
+            self._in_flight = None
+            deltas.extend(self._read_tokens(launched))
         return deltas
 
     def _take_failures(self) -> List[RequestOutputDelta]:
@@ -152,9 +176,40 @@ class Engine:
             del self._sequences[seq.request_id]
         return [RequestOutputDelta(seq.request_id, [], True, None, error) for seq, error in failed]
 
+    def _launch(self, batch: ScheduledBatch) -> Optional[_SampledStep]:
+        """Queue ``batch``'s forward and the sampling of its last tokens on the device, without waiting.
+        Every sampled sequence gets a pending token; None when no chunk samples."""
+        logits = self._forward(batch)
+        for chunk in batch.chunks:
+            chunk.seq.num_computed += chunk.num_tokens
+        sampled = [c.seq for c in batch.chunks if c.needs_logits]
+        if not sampled:
+            return None
+        tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
+        for row, seq in enumerate(sampled):
+            seq.append_pending(row)
+        return _SampledStep(sampled, tokens)
+
+    def _read_tokens(self, step: _SampledStep) -> List[RequestOutputDelta]:
+        """Wait for ``step``'s tokens, put them in their sequences and finish the sequences that stop."""
+        deltas = []
+        for seq, token in zip(step.sequences, step.host_tokens()):
+            if seq.status is SequenceStatus.FINISHED:
+                continue  # aborted, or stopped one step earlier: the token computed beyond its end is dropped
+            seq.resolve_pending(token)
+            reason = self._finish_reason(seq, token)
+            if reason is not None:
+                del seq.token_ids[len(seq.token_ids) - seq.num_pending :]
+                seq.num_pending = 0
+                self.scheduler.remove(seq)
+                del self._sequences[seq.request_id]
+            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
+        return deltas
+
     def _forward(self, batch: ScheduledBatch) -> torch.Tensor:
         """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row
-        (the last token) is still gathered so the model always sees a non-empty ``gather_idx``."""
+        (the last token) is still gathered so the model always sees a non-empty ``gather_idx``. A pending
+        input token is gathered on the device from the sampled tokens of the step in flight."""
         chunks = batch.chunks
         starts = [c.seq.num_computed for c in chunks]
         lens = [c.num_tokens for c in chunks]
@@ -162,7 +217,7 @@ class Engine:
             seq_lens=lens,
             input_pos=starts,
             slot_idx=[c.seq.slot for c in chunks],
-            page_table=[self.cache_manager.page_table_row(c.seq.request_id) for c in chunks],
+            page_table=self.cache_manager.page_table([c.seq.request_id for c in chunks]),
         )
         num_tokens = sum(lens)
         tokens = np.fromiter(
@@ -173,16 +228,24 @@ class Engine:
         positions = np.fromiter(
             itertools.chain.from_iterable(range(s, s + n) for s, n in zip(starts, lens)), dtype=np.int64, count=num_tokens
         )
-        last = [end - 1 for end, c in zip(itertools.accumulate(lens), chunks) if c.needs_logits]
+        ends = list(itertools.accumulate(lens))
+        last = [end - 1 for end, c in zip(ends, chunks) if c.needs_logits]
         gather = np.array(last or [num_tokens - 1], dtype=np.int64)
+        host = {**meta, "input_ids": tokens, "position_ids": positions, "gather_idx": gather}
+        pending = [(end - 1, c.seq.pending_row) for end, c in zip(ends, chunks) if c.seq.num_pending]
+        if pending:  # [2, P]: index into input_ids, row of the sampled tokens in flight
+            host["feed"] = np.array(pending, dtype=np.int64).T
         # read on the host by the ops: stays on the CPU
-        batch_info_host = torch.from_numpy(meta.pop("batch_info_host"))
+        batch_info_host = torch.from_numpy(host.pop("batch_info_host"))
+        meta.pop("batch_info_host")
         # one host-to-device copy for the whole step
-        on_device = self.stager.upload({**meta, "input_ids": tokens, "position_ids": positions, "gather_idx": gather})
+        on_device = self.stager.upload(host)
+        input_ids = on_device["input_ids"]
+        if pending:
+            feed = on_device["feed"]
+            input_ids.index_copy_(0, feed[0], self._in_flight.tokens.index_select(0, feed[1]))
         metadata = BatchMetadata(batch_info_host=batch_info_host, **{name: on_device[name] for name in meta})
-        return self.model.forward(
-            on_device["input_ids"], on_device["position_ids"], metadata, self.cache_manager.tensors, on_device["gather_idx"]
-        )
+        return self.model.forward(input_ids, on_device["position_ids"], metadata, self.cache_manager.tensors, on_device["gather_idx"])
 
     def _finish_reason(self, seq: Sequence, token: int) -> Optional[str]:
         params = seq.params
@@ -193,7 +256,7 @@ class Engine:
             if find_stop_string(text, params.stop, seq.text_len_checked) is not None:
                 return "stop"
             seq.text_len_checked = len(text)
-        if len(seq.token_ids) - seq.prompt_len >= params.max_tokens:
+        if len(seq.output_token_ids) >= params.max_tokens:
             return "length"
         return None
 

@@ -6,7 +6,7 @@ seeded request draws the same tokens whatever else shares its batch.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -46,8 +46,9 @@ def top_p_mask(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def sample(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[Optional[torch.Generator]]) -> List[int]:
-    """One token per row of ``logits [N, V]`` (float32) with row ``i`` following ``params[i]``.
+def sample(logits: torch.Tensor, params: Sequence[SamplingParams], generators: Sequence[Optional[torch.Generator]]) -> torch.Tensor:
+    """One token per row of ``logits [N, V]`` (float32) with row ``i`` following ``params[i]``:
+    int64 ``[N]`` on ``logits.device``, computed without waiting for the device.
 
     ``generators[i]`` is used by non-greedy rows (it must live on ``logits.device``).
     """
@@ -65,7 +66,7 @@ def sample(logits: torch.Tensor, params: Sequence[SamplingParams], generators: S
         probs = scaled.softmax(dim=-1)
         for j, i in enumerate(random_rows):
             tokens[i] = torch.multinomial(probs[j], 1, generator=generators[i])[0]
-    return tokens.tolist()
+    return tokens
 
 
 def find_stop_string(text: str, stops: Sequence[str], search_from: int = 0) -> Optional[int]:

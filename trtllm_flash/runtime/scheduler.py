@@ -13,6 +13,11 @@ Each step the scheduler visits the running sequences oldest first, then admits w
   (frees its slot and pages and requeues it at the front of the queue to recompute from its prompt +
   generated tokens), itself if it is the newest. The oldest sequence therefore always progresses.
 
+With the overlap scheduler a sequence's newest token may still be pending (on the GPU, see
+:class:`~trtllm_flash.runtime.sequence.Sequence`): a decode feeds it from there; a sequence that has
+all its ``max_tokens`` (pending ones included) is not scheduled again; a preempted sequence is not
+readmitted before its pending token is known, since its recompute needs every token's value.
+
 The batch lists prefill chunks first, then decodes, as the flattened-batch metadata requires.
 """
 from __future__ import annotations
@@ -87,7 +92,7 @@ class Scheduler:
         while i < len(self.running):
             seq = self.running[i]
             if seq.is_decoding:
-                want = 1 if budget >= 1 else 0
+                want = 1 if budget >= 1 and seq.num_generated < seq.params.max_tokens else 0
             else:
                 decodes_behind = sum(1 for s in self.running[i + 1:] if s.is_decoding)
                 want = self._chunk_size(seq, budget - decodes_behind)
@@ -102,6 +107,8 @@ class Scheduler:
             i += 1
         while self.waiting and budget > 0:
             seq = self.waiting[0]
+            if seq.num_pending:
+                break
             want = self._chunk_size(seq, budget)
             if want == 0 or not self._admit(seq, want):
                 break

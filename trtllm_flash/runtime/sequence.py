@@ -31,12 +31,20 @@ class RequestOutputDelta:
     error: Optional[str] = None
 
 
+#: the value a sampled token holds in ``Sequence.token_ids`` until its step's tokens reach the host
+PENDING_TOKEN = -1
+
+
 class Sequence:
     """A request in the engine.
 
     ``token_ids`` = prompt + generated tokens; the first ``num_computed`` are in the caches. A sequence
     whose only uncomputed token is its last one, with a cached prefix, is *decoding*; otherwise it is
     *prefilling* (a fresh prompt, a chunk continuing one, or a recompute after preemption).
+
+    With the overlap scheduler the last ``num_pending`` generated tokens are :data:`PENDING_TOKEN`: they
+    were sampled on the GPU by a step whose tokens the host has not read yet. The newest one is row
+    ``pending_row`` of that step's sampled tokens, from where the next step's input is gathered on the GPU.
     """
 
     def __init__(self, request_id: str, prompt_token_ids: List[int], params: SamplingParams, arrival: int, generator: torch.Generator):
@@ -51,10 +59,29 @@ class Sequence:
         self.slot: Optional[int] = None
         self.finish_reason: Optional[str] = None
         self.text_len_checked = 0
+        self.num_pending = 0
+        self.pending_row: Optional[int] = None
 
     @property
     def output_token_ids(self) -> List[int]:
-        return self.token_ids[self.prompt_len:]
+        """Generated tokens the host knows (pending ones excluded)."""
+        return self.token_ids[self.prompt_len : len(self.token_ids) - self.num_pending]
+
+    @property
+    def num_generated(self) -> int:
+        """Generated tokens, pending ones included."""
+        return len(self.token_ids) - self.prompt_len
+
+    def append_pending(self, row: int) -> None:
+        """A token was sampled into row ``row`` of the step's sampled tokens; its value comes later."""
+        self.token_ids.append(PENDING_TOKEN)
+        self.num_pending += 1
+        self.pending_row = row
+
+    def resolve_pending(self, token: int) -> None:
+        """The oldest pending token is ``token``."""
+        self.token_ids[len(self.token_ids) - self.num_pending] = token
+        self.num_pending -= 1
 
     @property
     def num_uncomputed(self) -> int:
