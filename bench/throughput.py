@@ -59,6 +59,7 @@ def build(preset: str, batch: int, seq_len: int):
         cuda_graph_batch_sizes=[batch],
         max_batch_size=batch,
         max_seq_len=seq_len,
+        enable_chunked_prefill=True,  # a 32k prompt is accepted (it is taken in as prefilled, never run)
         kv_cache_config={"max_tokens": batch * seq_len},
     )
     return args, build_model(args.for_build(), progress=None)
