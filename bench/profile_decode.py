@@ -18,7 +18,7 @@ FAMILIES = [
     ("_decode_split_kernel", "attention"), ("_decode_merge_kernel", "attention"), ("_store_kv_kernel", "attention"),
     ("_store_windows_kernel", "attention"), ("_ssm_decode_kernel", "mamba ssm"), ("_conv_decode_kernel", "causal conv"),
     ("_delta_rule_decode_kernel", "delta rule"), ("_row_norm_kernel", "norms"),
-    ("gemv", "GEMM/GEMV"), ("gemm", "GEMM/GEMV"), ("cutlass", "GEMM/GEMV"), ("xmma", "GEMM/GEMV"), ("splitK", "GEMM/GEMV"),
+    ("nvjet", "GEMM/GEMV"), ("gemv", "GEMM/GEMV"), ("gemm", "GEMM/GEMV"), ("cutlass", "GEMM/GEMV"), ("xmma", "GEMM/GEMV"), ("splitK", "GEMM/GEMV"),
     ("elementwise", "elementwise (torch)"), ("reduce", "reductions (torch)"), ("index", "gather/scatter (torch)"),
     ("copy", "copies (torch)"), ("cat", "copies (torch)"),
 ]
