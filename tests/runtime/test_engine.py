@@ -44,6 +44,7 @@ def test_single_request_matches_reference(make):
     results = run_all(engine, prompts, params)
     _assert_alone(results, prompts, params)
     assert results["a"]["finish_reason"] == "length"
+    assert len(engine.model.batches) == 12  # prefill + 11 decodes: no forward beyond max_tokens, overlap or not
     _assert_empty(engine)
 
 
