@@ -34,6 +34,18 @@ def pages_for_memory(budget_bytes: int, bytes_per_page: int, max_useful_pages: i
     return min(max(int(budget_bytes), 0) // bytes_per_page, max_useful_pages)
 
 
+class _PageRow:
+    """One sequence's pages: ``row[:count]`` in logical order, the rest :data:`SENTINEL_PAGE` (int32
+    ``[max_pages_per_seq]``, so a batch's page table is a stack of these rows)."""
+
+    def __init__(self, max_pages: int):
+        self.row = np.full(max_pages, SENTINEL_PAGE, dtype=np.int32)
+        self.count = 0
+
+    def pages(self) -> List[int]:
+        return self.row[: self.count].tolist()
+
+
 class CacheManager:
     """Allocates the caches of ``cache_specs`` and tracks which slots and pages are in use.
 
@@ -87,8 +99,7 @@ class CacheManager:
             self.tensors[name] = self._kv_tensor(spec, self.num_pages)
         self._free_slots: List[int] = list(range(max_batch_size - 1, -1, -1))
         self._free_pages: List[int] = [p for p in range(self.num_pages - 1, -1, -1) if p != SENTINEL_PAGE]
-        self._pages: Dict[Hashable, List[int]] = {}
-        self._page_rows: Dict[Hashable, np.ndarray] = {}  # the same pages as int32 [max_pages_per_seq] rows
+        self._pages: Dict[Hashable, _PageRow] = {}
 
     def _kv_tensor(self, spec: PagedKVCache, pages: int) -> torch.Tensor:
         shape = (pages, 2, spec.num_kv_heads, self.page_size, spec.head_dim)
@@ -135,39 +146,39 @@ class CacheManager:
     def ensure_pages(self, seq_id: Hashable, length: int) -> bool:
         """Give ``seq_id`` pages for its first ``length`` tokens; False (nothing allocated) when the pool
         has too few free pages."""
-        pages = self._pages.setdefault(seq_id, [])
-        missing = self.pages_needed(length) - len(pages)
+        held = self._pages.get(seq_id)
+        count = 0 if held is None else held.count
+        missing = self.pages_needed(length) - count
         if missing > len(self._free_pages):
-            if not pages:
-                del self._pages[seq_id]
             return False
         if missing <= 0:
             return True
-        row = self._page_rows.get(seq_id)
-        if row is None:
-            row = self._page_rows[seq_id] = np.full(self.max_pages_per_seq, SENTINEL_PAGE, dtype=np.int32)
-        start = len(pages)
-        pages.extend(self._free_pages.pop() for _ in range(missing))
-        row[start : len(pages)] = pages[start:]
+        if held is None:
+            held = self._pages[seq_id] = _PageRow(self.max_pages_per_seq)
+        held.row[count : count + missing] = [self._free_pages.pop() for _ in range(missing)]
+        held.count += missing
         return True
 
     def free_pages(self, seq_id: Hashable) -> None:
         """Return every page of ``seq_id`` to the pool (no-op when it holds none)."""
-        self._free_pages.extend(reversed(self._pages.pop(seq_id, [])))
-        self._page_rows.pop(seq_id, None)
+        held = self._pages.pop(seq_id, None)
+        if held is not None:
+            self._free_pages.extend(reversed(held.pages()))
 
     def page_table_row(self, seq_id: Hashable) -> List[int]:
         """Physical page of each logical page of ``seq_id``, in order."""
-        return list(self._pages.get(seq_id, []))
+        held = self._pages.get(seq_id)
+        return [] if held is None else held.pages()
 
     def page_table(self, seq_ids: Sequence[Hashable]) -> np.ndarray:
         """int32 ``[len(seq_ids), width]``: row ``i`` is ``seq_ids[i]``'s pages, padded with
         :data:`SENTINEL_PAGE`; ``width`` is the most pages any of them holds (at least 1). Built from
         per-sequence numpy rows, so a step of hundreds of long sequences costs one gather, not a
         Python loop over every page."""
-        width = max([len(self._pages.get(s, ())) for s in seq_ids] + [1])
-        empty = np.full(self.max_pages_per_seq, SENTINEL_PAGE, dtype=np.int32)
-        return np.stack([self._page_rows.get(s, empty)[:width] for s in seq_ids])
+        held = [self._pages.get(s) for s in seq_ids]
+        width = max([h.count for h in held if h is not None] + [1])
+        empty = np.full(width, SENTINEL_PAGE, dtype=np.int32)
+        return np.stack([empty if h is None else h.row[:width] for h in held])
 
     # -- accounting ----------------------------------------------------------------------------
 

@@ -199,8 +199,6 @@ class Engine:
             seq.resolve_pending(token)
             reason = self._finish_reason(seq, token)
             if reason is not None:
-                del seq.token_ids[len(seq.token_ids) - seq.num_pending :]
-                seq.num_pending = 0
                 self.scheduler.remove(seq)
                 del self._sequences[seq.request_id]
             deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
@@ -231,13 +229,12 @@ class Engine:
         ends = list(itertools.accumulate(lens))
         last = [end - 1 for end, c in zip(ends, chunks) if c.needs_logits]
         gather = np.array(last or [num_tokens - 1], dtype=np.int64)
+        # read on the host by the ops: stays on the CPU
+        batch_info_host = torch.from_numpy(meta.pop("batch_info_host"))
         host = {**meta, "input_ids": tokens, "position_ids": positions, "gather_idx": gather}
         pending = [(end - 1, c.seq.pending_row) for end, c in zip(ends, chunks) if c.seq.num_pending]
         if pending:  # [2, P]: index into input_ids, row of the sampled tokens in flight
             host["feed"] = np.array(pending, dtype=np.int64).T
-        # read on the host by the ops: stays on the CPU
-        batch_info_host = torch.from_numpy(host.pop("batch_info_host"))
-        meta.pop("batch_info_host")
         # one host-to-device copy for the whole step
         on_device = self.stager.upload(host)
         input_ids = on_device["input_ids"]
