@@ -17,7 +17,8 @@ from bench.common import device_name, time_cuda, write_results
 FAMILIES = [
     ("_decode_split_kernel", "attention"), ("_decode_merge_kernel", "attention"), ("_store_kv_kernel", "attention"),
     ("_store_windows_kernel", "attention"), ("_ssm_decode_kernel", "mamba ssm"), ("_conv_decode_kernel", "causal conv"),
-    ("_delta_rule_decode_kernel", "delta rule"), ("_row_norm_kernel", "norms"),
+    ("_delta_rule_decode_kernel", "delta rule"), ("_row_norm_kernel", "norms"), ("_rope_kernel", "rope"),
+    ("_silu_mul_kernel", "swiglu"), ("_gemv_kernel", "GEMM/GEMV"),
     ("nvjet", "GEMM/GEMV"), ("gemv", "GEMM/GEMV"), ("gemm", "GEMM/GEMV"), ("cutlass", "GEMM/GEMV"), ("xmma", "GEMM/GEMV"), ("splitK", "GEMM/GEMV"),
     ("elementwise", "elementwise (torch)"), ("reduce", "reductions (torch)"), ("index", "gather/scatter (torch)"),
     ("copy", "copies (torch)"), ("cat", "copies (torch)"),

@@ -2,8 +2,8 @@
 ``NemotronFlashAttention`` / ``NemotronFlashFlashAttention2`` / ``NemotronFlashFusedMHA`` share the layout).
 
 ``hidden [b, s, hidden]`` -> ``q/k/v_proj`` -> heads ``[b, s, h, d]`` (bsnd) -> optional ``q_norm`` / ``k_norm``
-per head -> RoPE (rotate-half, fp32 cos/sin from the module's rotary embedding) ->
-``attention(q, k, v, scale, sliding_window)`` -> ``o_proj``.
+per head -> RoPE (rotate-half, fp32 cos/sin from the module's rotary embedding; ONE ``rope(q, k, cos, sin)``
+node for q and k) -> ``attention(q, k, v, scale, sliding_window)`` -> ``o_proj``.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
+import trtllm_flash.ops.rope  # noqa: F401  (registers torch.ops.trtllm_flash.rope)
 from trtllm_flash.patches.registry import register_patch
 
 ATTENTION_CLASSES = ("NemotronFlashAttention", "NemotronFlashFlashAttention2", "NemotronFlashFusedMHA")
@@ -19,18 +20,6 @@ ATTENTION_CLASSES = ("NemotronFlashAttention", "NemotronFlashFlashAttention2", "
 
 def _is_attention(module: nn.Module) -> bool:
     return all(hasattr(module, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj"))
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """``x [b, s, h, d]``, ``cos, sin [b, s, d]`` -> rotated ``x`` in fp32 math, x's dtype."""
-    cos, sin = cos.unsqueeze(2).float(), sin.unsqueeze(2).float()
-    xf = x.float()
-    return (xf * cos + _rotate_half(xf) * sin).to(x.dtype)
 
 
 def _cos_sin(module: nn.Module, x: torch.Tensor, position_ids: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
@@ -65,6 +54,8 @@ def attention_forward(self: nn.Module, hidden_states: torch.Tensor, position_ids
         position_ids = torch.arange(s, device=hidden_states.device).expand(b, s)
     cos_sin = _cos_sin(self, q, position_ids)
     if cos_sin is not None:
-        q, k = _apply_rope(q, *cos_sin), _apply_rope(k, *cos_sin)
+        cos, sin = cos_sin
+        # a rotary embedding may return [1, s, d] tables; the kernel reads the expanded view through stride 0
+        q, k = torch.ops.trtllm_flash.rope(q, k, cos.float().expand(b, s, -1), sin.float().expand(b, s, -1))
     o = torch.ops.trtllm_flash.attention(q, k, v, head_dim**-0.5, _window(self))
     return self.o_proj(o.reshape(b, s, -1))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import operator
-import os
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import add_constant, attr_tensor, drop_unused_attributes, is_op
+from trtllm_flash.transforms.graph_utils import add_constant, attr_tensor, drop_unused_attributes, concat_last_dim_value, fused_attr_name, is_op
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
@@ -34,14 +33,6 @@ def _fusable(gm: GraphModule, node: Node) -> bool:
     )
 
 
-def _fused_name(weights: List[Node]) -> str:
-    """``model.layers.0.self_attn.{q,k,v}_proj.weight`` -> ``model.layers.0.self_attn.fused_q_proj_k_proj_v_proj_weight``."""
-    names = [str(w.target) for w in weights]
-    prefix = os.path.commonprefix(names).rpartition(".")[0]
-    leaves = [n[len(prefix) + 1 :].replace(".weight", "").replace(".", "_") for n in names] if prefix else [n.replace(".", "_") for n in names]
-    return f"{prefix}.fused_{'_'.join(leaves)}_weight" if prefix else f"fused_{'_'.join(leaves)}_weight"
-
-
 @register_transform("fuse_gemms")
 class FuseGemms(BaseTransform):
     def apply(self, gm: GraphModule, ctx: BuildContext) -> Tuple[GraphModule, TransformInfo]:
@@ -56,11 +47,14 @@ class FuseGemms(BaseTransform):
         for x, linears in groups.items():
             weights = [n.args[1] for n in linears]
             tensors = [attr_tensor(gm, w) for w in weights]
-            fused_weight = add_constant(gm, _fused_name(weights), torch.cat(tensors, dim=0), before=linears[0])
+            fused_weight = add_constant(gm, fused_attr_name(weights), torch.cat(tensors, dim=0), before=linears[0])
             with gm.graph.inserting_after(linears[0]):
                 fused = gm.graph.call_function(torch.ops.aten.linear.default, (x, fused_weight))
             with gm.graph.inserting_after(fused):
                 split = gm.graph.call_function(torch.ops.aten.split_with_sizes.default, (fused, [t.shape[0] for t in tensors], -1))
+            parts = [linear.meta.get("val") for linear in linears]
+            fused.meta["val"] = concat_last_dim_value(parts)
+            split.meta["val"] = parts
             previous = split
             for index, linear in enumerate(linears):
                 with gm.graph.inserting_after(previous):

@@ -1,10 +1,13 @@
 """Small FX helpers the passes share: op matching, placeholders, parameters, folding parameter-only subgraphs."""
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from typing import Iterable, List, Optional, Sequence, Union
 
 import torch
+from torch._guards import detect_fake_mode
 from torch.fx import GraphModule, Node
 from torch.fx.node import map_arg
 
@@ -69,6 +72,29 @@ def add_constant(gm: GraphModule, name: str, value: torch.Tensor, before: Node) 
         node = gm.graph.get_attr(attr)
     node.meta["val"] = value
     return node
+
+
+def fused_attr_name(attrs: Sequence[Node]) -> str:
+    """Name for the concatenation of parameters: ``model.layers.0.gla.{q,k,v}_conv1d.weight`` ->
+    ``model.layers.0.gla.fused_q_conv1d_k_conv1d_v_conv1d_weight``."""
+    names = [str(a.target) for a in attrs]
+    prefix = os.path.commonprefix(names).rpartition(".")[0]
+    suffix = os.path.commonprefix([n[::-1] for n in names])[::-1].partition(".")[2]
+    start, end = len(prefix) + 1 if prefix else 0, len(suffix) + 1 if suffix else 0
+    leaves = "_".join(n[start : len(n) - end].replace(".", "_") for n in names)
+    name = f"fused_{leaves}_{suffix}" if suffix else f"fused_{leaves}"
+    return f"{prefix}.{name}" if prefix else name
+
+
+def concat_last_dim_value(values: Sequence[Optional[torch.Tensor]]) -> Optional[torch.Tensor]:
+    """The example value (``meta["val"]``) of ``cat(values, -1)``: an empty tensor of the joined shape,
+    made without running ``cat`` (shapes may be symbolic); None when a value is missing."""
+    if not values or any(v is None for v in values):
+        return None
+    first = values[0]
+    fake_mode = detect_fake_mode(list(values))
+    with fake_mode if fake_mode is not None else contextlib.nullcontext():
+        return first.new_empty((*first.shape[:-1], sum(v.shape[-1] for v in values)))
 
 
 def param_only_inputs(node: Node) -> bool:

@@ -1,0 +1,43 @@
+"""SwiGLU activation source op in ``torch.ops.trtllm_flash`` (no cache): ``silu_mul``.
+CPU / eager: the reference (bit-identical to the unfused ``silu(gate) * up``); CUDA: the Triton kernel.
+
+``silu_mul(x [..., 2F]) -> y [..., F] = silu(x[..., :F]) * x[..., F:]`` (contiguous) in x's dtype: gate
+first, then up, as ``fuse_gemms`` concatenates ``gate_proj`` and ``up_proj``; ``fuse_silu_mul`` puts it
+in the graph.
+"""
+from __future__ import annotations
+
+import torch
+
+from trtllm_flash.ops.silu_mul import kernels, reference
+
+_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _check_x(x: torch.Tensor) -> None:
+    if x.dtype not in _FLOATS:
+        raise ValueError(f"x must be float32, bfloat16 or float16, got {x.dtype}")
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dim [..., 2F], got a 0-dim tensor")
+    if x.shape[-1] == 0 or x.shape[-1] % 2:
+        raise ValueError(f"x's last dim must be even and non-zero (gate and up halves), got shape {tuple(x.shape)}")
+
+
+@torch.library.custom_op("trtllm_flash::silu_mul", mutates_args=())
+def silu_mul(x: torch.Tensor) -> torch.Tensor:
+    """``silu(x[..., :F]) * x[..., F:]``, ``[..., 2F] -> [..., F]``, in x's dtype."""
+    _check_x(x)
+    # contiguous like the fake and the kernel (the eager result follows a permuted x's layout; same values)
+    return reference.silu_mul_reference(x).contiguous()
+
+
+@silu_mul.register_fake
+def _silu_mul_fake(x):
+    _check_x(x)
+    return x.new_empty((*x.shape[:-1], x.shape[-1] // 2))
+
+
+@silu_mul.register_kernel("cuda")
+def _silu_mul_cuda(x: torch.Tensor) -> torch.Tensor:
+    _check_x(x)
+    return kernels.silu_mul_triton(x)
