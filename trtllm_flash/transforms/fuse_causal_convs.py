@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import add_constant, attr_tensor, concat_last_dim_value, drop_unused_attributes, fused_attr_name, is_op
+from trtllm_flash.transforms.graph_utils import add_constant, attr_tensor, concat_last_dim_value, drop_unused_attributes, fused_attr_name, is_op, last_dim_split_sizes
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
@@ -30,13 +30,7 @@ def _split_piece(node: Node) -> Optional[Tuple[Node, int]]:
     if not (node.op == "call_function" and node.target is operator.getitem):
         return None
     split, index = node.args
-    if not is_op(split, torch.ops.aten.split_with_sizes.default):
-        return None
-    dim = split.args[2] if len(split.args) > 2 else split.kwargs.get("dim", 0)
-    val = split.args[0].meta.get("val") if isinstance(split.args[0], Node) else None
-    if not (dim == -1 or (val is not None and dim == val.dim() - 1)):
-        return None
-    return split, index
+    return (split, index) if last_dim_split_sizes(split) is not None else None
 
 
 def _conv_signature(gm: GraphModule, conv: Node) -> Optional[tuple]:
@@ -50,13 +44,14 @@ def _conv_signature(gm: GraphModule, conv: Node) -> Optional[tuple]:
 
 def _runs(gm: GraphModule, convs: Dict[int, Node]) -> List[List[int]]:
     """Maximal runs (length >= 2) of adjacent split indices whose convs can be merged with each other."""
+    signatures = {index: _conv_signature(gm, conv) for index, conv in convs.items()}
     runs: List[List[int]] = []
     for index in sorted(convs):
-        signature = _conv_signature(gm, convs[index])
+        signature = signatures[index]
         if signature is None:
             continue
         last = runs[-1] if runs else None
-        if last and last[-1] == index - 1 and _conv_signature(gm, convs[last[-1]]) == signature:
+        if last and last[-1] == index - 1 and signatures[last[-1]] == signature:
             last.append(index)
         else:
             runs.append([index])
@@ -64,7 +59,7 @@ def _runs(gm: GraphModule, convs: Dict[int, Node]) -> List[List[int]]:
 
 
 def _fuse(gm: GraphModule, split: Node, convs: Dict[int, Node], runs: List[List[int]]) -> None:
-    source, sizes, dim = split.args[0], list(split.args[1]), split.args[2] if len(split.args) > 2 else -1
+    source, sizes = split.args[0], last_dim_split_sizes(split)
     order = {node: position for position, node in enumerate(gm.graph.nodes)}
     run_of = {index: run for run in runs for index in run}
     new_sizes: List[int] = []
@@ -83,7 +78,7 @@ def _fuse(gm: GraphModule, split: Node, convs: Dict[int, Node], runs: List[List[
         new_values.setdefault(new_index[index], []).append(old_values.get(index))
     piece_values = {new: values[0] if len(values) == 1 else concat_last_dim_value(values) for new, values in new_values.items()}
     with gm.graph.inserting_after(split):
-        new_split = gm.graph.call_function(torch.ops.aten.split_with_sizes.default, (source, new_sizes, dim))
+        new_split = gm.graph.call_function(torch.ops.aten.split_with_sizes.default, (source, new_sizes, -1))
     new_split.meta["val"] = [piece_values[new] for new in range(len(new_sizes))]
     pieces: Dict[int, Node] = {}
     for new in sorted(set(new_index.values()), reverse=True):

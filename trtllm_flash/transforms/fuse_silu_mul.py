@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import is_op
+from trtllm_flash.transforms.graph_utils import is_op, last_dim_split_sizes
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
@@ -31,27 +31,10 @@ def _getitem_of(node: object, index: int) -> Optional[Node]:
     return None
 
 
-def _is_last_dim(dim: object, split: Node, gate: Node) -> bool:
-    if dim == -1:
-        return True
-    val = split.args[0].meta.get("val", gate.meta.get("val"))
-    return isinstance(dim, int) and isinstance(val, torch.Tensor) and dim == val.dim() - 1
-
-
-def _halving_split(split: Node, gate: Node) -> bool:
+def _halving_split(split: Node) -> bool:
     """``split_with_sizes(y, [F, F], -1 or last dim)``."""
-    if not (is_op(split, torch.ops.aten.split_with_sizes.default) and isinstance(split.args[0], Node)):
-        return False
-    sizes = split.args[1] if len(split.args) > 1 else split.kwargs.get("split_sizes")
-    dim = split.args[2] if len(split.args) > 2 else split.kwargs.get("dim", 0)
-    return (
-        isinstance(sizes, (list, tuple))
-        and len(sizes) == 2
-        and isinstance(sizes[0], int)
-        and sizes[0] > 0
-        and sizes[0] == sizes[1]
-        and _is_last_dim(dim, split, gate)
-    )
+    sizes = last_dim_split_sizes(split)
+    return sizes is not None and len(sizes) == 2 and isinstance(sizes[0], int) and sizes[0] > 0 and sizes[0] == sizes[1]
 
 
 def _match(mul: Node) -> Optional[Tuple[Node, Node, Node, Node]]:
@@ -64,7 +47,7 @@ def _match(mul: Node) -> Optional[Tuple[Node, Node, Node, Node]]:
             continue
         gate = silu.args[0]
         split = _getitem_of(gate, 0)
-        if split is None or _getitem_of(up, 1) is not split or not _halving_split(split, gate):
+        if split is None or _getitem_of(up, 1) is not split or not _halving_split(split):
             continue
         if set(split.users) == {gate, up} and list(gate.users) == [silu] and list(silu.users) == [mul] and list(up.users) == [mul]:
             return split, gate, silu, up

@@ -28,6 +28,21 @@ def is_op(node: Node, ops: Union[OpLike, Sequence[OpLike]]) -> bool:
     return any(node.target in _overloads(op) for op in ops)
 
 
+def last_dim_split_sizes(node: Node) -> Optional[List]:
+    """The sizes of ``node = split_with_sizes(y, sizes, dim)`` when ``dim`` is y's last dim, else None
+    (y's rank is read from its example value, or from a piece's)."""
+    if not (is_op(node, torch.ops.aten.split_with_sizes.default) and isinstance(node.args[0], Node)):
+        return None
+    sizes = node.args[1] if len(node.args) > 1 else node.kwargs.get("split_sizes")
+    dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+    if dim != -1:
+        values = [node.args[0].meta.get("val"), *(user.meta.get("val") for user in node.users)]
+        ranks = [v.dim() for v in values if isinstance(v, torch.Tensor)]
+        if not ranks or dim != ranks[0] - 1:
+            return None
+    return list(sizes) if isinstance(sizes, (list, tuple)) else None
+
+
 def find_op_nodes(gm: GraphModule, ops: Union[OpLike, Sequence[OpLike]]) -> List[Node]:
     return [n for n in gm.graph.nodes if is_op(n, ops)]
 
