@@ -1,5 +1,7 @@
-"""Where one batch-1 decode step's time goes: engine step vs. graph replay, and the replayed graph's GPU
-time per op family (torch.profiler over graph replays, kernels grouped by name).
+"""Where one batch-1 decode step's time goes: engine step vs. graph replay, the replayed graph's GPU
+time per op family (torch.profiler over graph replays, kernels grouped by name), and the GPU work an
+engine step runs outside the graph (input copies, sampling, the token read-back: the engine steps'
+profile minus the replays').
 
     python -m bench.profile_decode [--preset nemotron-flash-1b] [--context 512] [--steps 64]
 """
@@ -58,26 +60,43 @@ def main(argv=None) -> None:
     step_ms = (time.perf_counter() - start) / args.steps * 1e3
     graph = llm.built_model.runner.captured_graph(1)
     replay_ms = time_cuda(graph.replay, warmup=3, iters=args.steps)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for _ in range(args.steps):
-            graph.replay()
-        torch.cuda.synchronize()
+    per_kernel, prof = _profile(lambda: graph.replay(), args.steps)
     per_family, kernels = defaultdict(float), defaultdict(int)
-    for event in prof.key_averages():
-        us = event.device_time_total / args.steps if hasattr(event, "device_time_total") else event.cuda_time_total / args.steps
-        if us <= 0:
-            continue
-        per_family[family(event.key)] += us
-        kernels[family(event.key)] += event.count // args.steps
+    for name, (us, count) in per_kernel.items():
+        per_family[family(name)] += us
+        kernels[family(name)] += count
+    engine_kernels, _ = _profile(engine.step, args.steps)
+    outside = []
+    for name, (us, count) in sorted(engine_kernels.items(), key=lambda kv: -kv[1][0]):
+        in_graph_us, in_graph_count = per_kernel.get(name, (0.0, 0))
+        if count > in_graph_count:
+            outside.append({"op": name[:60], "us_per_step": us - in_graph_us, "calls_per_step": count - in_graph_count})
     total = sum(per_family.values())
     rows = [{"family": f, "us_per_step": us, "share_pct": 100 * us / total, "kernels_per_step": kernels[f]}
             for f, us in sorted(per_family.items(), key=lambda kv: -kv[1])]
     rows.append({"family": "sum of kernel time", "us_per_step": total, "share_pct": 100.0, "kernels_per_step": sum(kernels.values())})
     rows.append({"family": "graph replay (wall)", "us_per_step": replay_ms * 1e3})
     rows.append({"family": "engine step (wall)", "us_per_step": step_ms * 1e3})
-    write_results(f"profile_decode_{args.preset}_{args.backend}", rows, ["family", "us_per_step", "share_pct", "kernels_per_step"],
-                  {"device": device_name(), "preset": args.preset, "backend": args.backend, "context": args.context})
+    meta = {"device": device_name(), "preset": args.preset, "backend": args.backend, "context": args.context}
+    write_results(f"profile_decode_{args.preset}_{args.backend}", rows, ["family", "us_per_step", "share_pct", "kernels_per_step"], meta)
+    outside.append({"op": "sum outside the graph", "us_per_step": sum(r["us_per_step"] for r in outside),
+                    "calls_per_step": sum(r["calls_per_step"] for r in outside)})
+    write_results(f"profile_decode_outside_graph_{args.preset}_{args.backend}", outside, ["op", "us_per_step", "calls_per_step"], meta)
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))
+
+
+def _profile(fn, steps: int):
+    """``{kernel or memcpy name: (GPU us per call of fn, launches per call)}`` over ``steps`` calls, and the profile."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    result = {}
+    for event in prof.key_averages():
+        total = event.device_time_total if hasattr(event, "device_time_total") else event.cuda_time_total
+        if total > 0:
+            result[event.key] = (total / steps, event.count // steps)
+    return result, prof
 
 
 if __name__ == "__main__":

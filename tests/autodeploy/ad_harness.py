@@ -50,6 +50,16 @@ def _delta_rule(s: int, seed: int) -> List:
     return [q, k, v, beta, dk ** -0.5]
 
 
+def _delta_rule_prologue(s: int, seed: int) -> List:
+    """Raw q, k and beta logits with the prologue options set, as fuse_delta_rule_prologue leaves the op."""
+    g = _g(seed)
+    h, dk, dv = 2, 8, 6
+    q, k = (2 * torch.randn(1, s, h, dk, generator=g) for _ in range(2))
+    v = torch.randn(1, s, h, dv, generator=g)
+    b = 2 * torch.randn(1, s, h, generator=g)
+    return [q, k, v, b, dk ** -0.5, 1e-6, True]
+
+
 def _ssm(s: int, seed: int) -> List:
     g = _g(seed)
     h, p, n, groups = 2, 4, 8, 1
@@ -87,6 +97,9 @@ CASES: Dict[str, FamilyCase] = {
         FamilyCase("trtllm_flash_ssm", "trtllm_flash.ops.mamba", _ssm, (0, 1, 3, 4)),
         FamilyCase("trtllm_flash_causal_conv", "trtllm_flash.ops.causal_conv", _causal_conv, (0,)),
         FamilyCase("trtllm_flash_delta_rule", "trtllm_flash.ops.delta_rule", _delta_rule, (0, 1, 2, 3)),
+        FamilyCase(
+            "trtllm_flash_delta_rule", "trtllm_flash.ops.delta_rule", _delta_rule_prologue, (0, 1, 2, 3), variant="prologue"
+        ),
     )
 }
 

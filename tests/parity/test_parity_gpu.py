@@ -1,10 +1,18 @@
-"""GPU parity: the 1B preset in bf16, built with torch-cudagraph, against the eager bf16 reference.
+"""GPU parity: the 1B preset in bf16, built with torch-cudagraph, against the eager reference model.
 
-Tolerance (stated): per-step logits max abs diff <= 0.05 * max |reference logit| (bf16 kernels differ in
-accumulation order). Greedy agreement over 64 decode steps, teacher-forced on the reference's tokens: the
-built model's argmax must equal the reference's at every step whose reference top-2 margin exceeds that
-tolerance (a near-tie may flip in bf16), and at 60 of the 64 steps overall.
+The yardstick is an fp32 copy of the reference (the same bf16-valued weights, computed in fp32): two bf16
+computations differ by both their rounding errors, so comparing the built model with the eager bf16 model
+would charge it with the eager model's error as well. Over 64 teacher-forced decode steps (the fp32
+reference's greedy tokens) after a 96-token prompt, with ``err(m)`` = the largest per-step
+``max |logits_m - logits_fp32|`` relative to ``max |logits_fp32|``:
+
+* ``err(built bf16) <= 1.5 * err(eager bf16)``: the fast path is about as accurate as the eager model in
+  the same dtype (on the H100: 0.040 vs 0.046), and ``err(built) <= 0.05``;
+* at every step the built model's greedy token equals the fp32 reference's unless that step's top-2
+  margin is within twice the step's logits difference (then bf16 may flip it), and it agrees at no fewer
+  steps than the eager bf16 model, minus 2.
 """
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -27,24 +35,29 @@ def test_1b_bf16_cudagraph_matches_reference():
         transforms={"gather_logits_before_lm_head": {"enabled": True}},
     )
     built = build_model(args, progress=print)
-    reference = load_model("nemotron-flash-1b", dtype=torch.bfloat16, device="cuda", seed=0).eval()
+    eager16 = load_model("nemotron-flash-1b", dtype=torch.bfloat16, device="cuda", seed=0).eval()
+    eager32 = copy.deepcopy(eager16).float()
     driver = Driver(built, max_batch_size=4, max_seq_len=512, device="cuda")
     tokens = torch.randint(3, 1000, (96,), generator=torch.Generator().manual_seed(0)).tolist()
     seq = driver.add(tokens)
     logits = driver.step([(seq, len(tokens))])[0][-1]
-    agree, worst = 0, 0.0
+    err = {"built": 0.0, "eager": 0.0}
+    agree = {"built": 0, "eager": 0}
     for _ in range(STEPS):
-        expected = reference_logits(reference, seq.tokens)[-1]
-        tol = 0.05 * expected.abs().max().item()
-        diff = (logits - expected).abs().max().item()
-        worst = max(worst, diff / tol)
-        assert diff <= tol, f"logits differ by {diff:.3g} > {tol:.3g} at position {len(seq.tokens)}"
-        top2 = expected.topk(2).values
-        same = int(logits.argmax()) == int(expected.argmax())
-        assert same or (top2[0] - top2[1]).item() <= tol, f"greedy token differs at position {len(seq.tokens)}"
-        agree += same
-        seq.tokens.append(int(expected.argmax()))
+        exact = reference_logits(eager32, seq.tokens)[-1]
+        eager = reference_logits(eager16, seq.tokens)[-1]
+        scale = exact.abs().max().item()
+        diff = (logits - exact).abs().max().item()
+        err["built"] = max(err["built"], diff / scale)
+        err["eager"] = max(err["eager"], (eager - exact).abs().max().item() / scale)
+        top2 = exact.topk(2).values
+        same = int(logits.argmax()) == int(exact.argmax())
+        assert same or (top2[0] - top2[1]).item() <= 2 * diff, f"greedy token differs at position {len(seq.tokens)} with a clear margin"
+        agree["built"] += same
+        agree["eager"] += int(eager.argmax()) == int(exact.argmax())
+        seq.tokens.append(int(exact.argmax()))
         logits = driver.step([(seq, 1)])[0][-1]
     assert built.runner.captured_sizes == [4, 2, 1]  # the decode steps were replayed from graphs
-    print(f"greedy agreement {agree}/{STEPS}; worst logits diff {worst:.2f} x tolerance")
-    assert agree >= STEPS - 4
+    print(f"relative logits error vs fp32: built {err['built']:.4f}, eager bf16 {err['eager']:.4f}; greedy agreement with fp32: built {agree['built']}/{STEPS}, eager bf16 {agree['eager']}/{STEPS}")
+    assert err["built"] <= 1.5 * err["eager"] and err["built"] <= 0.05, err
+    assert agree["built"] >= agree["eager"] - 2, agree

@@ -30,11 +30,13 @@ DEFAULT_PIPELINE: Dict[str, Dict[str, Any]] = {
     "fold_logit_row_norm": {"stage": "post_load_fusion"},
     "fuse_gemms": {"stage": "post_load_fusion"},
     "fuse_causal_convs": {"stage": "post_load_fusion"},
+    "fuse_delta_rule_prologue": {"stage": "post_load_fusion"},
     "fuse_silu_mul": {"stage": "post_load_fusion"},
     "fuse_add_rms_norm": {"stage": "post_load_fusion"},
     # off by default as in AutoDeploy's default.yaml; nemotron_flash.yaml turns it on
     "gather_logits_before_lm_head": {"stage": "post_load_fusion", "enabled": False},
     "use_gemv_linear": {"stage": "post_load_fusion"},
+    "fuse_norm_linear": {"stage": "post_load_fusion"},
     "insert_cached_attention": {"stage": "cache_init", "backend": "trtllm_flash_attention"},
     "insert_cached_ssm_attention": {"stage": "cache_init", "backend": "trtllm_flash_ssm"},
     "insert_cached_causal_conv": {"stage": "cache_init", "backend": "trtllm_flash_causal_conv"},

@@ -2,13 +2,25 @@
 
 fla's chunk kernel keeps some intermediates (WY-transformed values) in bf16, so over thousands of tokens
 it drifts from the fp32 token loop by ~1e-3 relative; outputs are held to 2 % relative L2 error and
-states to 2 %."""
+states to 2 %. The decode kernel's prologue options are held to the unfused path (the l2norm op's Triton
+kernel and torch.sigmoid ahead of the plain kernel) at 1e-3: both round to bf16 to nearest even, so only
+reduction-order ulps can differ."""
 import pytest
 import torch
-from delta_rule_cases import flattened_batch, random_inputs, run_cached, split_tokens, token_range
+from delta_rule_cases import (
+    L2NORM_EPS,
+    flattened_batch,
+    prologue,
+    random_inputs,
+    raw_inputs,
+    run_cached,
+    split_tokens,
+    token_range,
+)
 
 import trtllm_flash.ops.delta_rule  # noqa: F401  (registers the ops)
 from trtllm_flash.ops.delta_rule import delta_rule_reference, delta_rule_step
+from trtllm_flash.ops.delta_rule.decode_kernel import delta_rule_decode_
 
 pytestmark = pytest.mark.gpu
 SHAPES = {"1b": 16, "3b": 24}
@@ -82,3 +94,20 @@ def test_batch_64_decode_in_a_cuda_graph(model):
     untouched = torch.ones(80, dtype=torch.bool, device="cuda")
     untouched[slots] = False
     assert torch.equal(pool[untouched], before[untouched])
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_decode_kernel_prologue_1b_shape(n):
+    """l2norm(q), l2norm(k) and sigmoid(beta) inside the decode kernel vs applied outside, 1B shape, bf16."""
+    h = SHAPES["1b"]
+    q, k, v, b = (t[0] for t in raw_inputs(1, n, h, D, D, dtype=torch.bfloat16, device="cuda", seed=3))
+    before = torch.randn(8, h, D, D, device="cuda") * 0.1
+    pool, unfused_pool = before.clone(), before.clone()
+    slots = torch.tensor([6, 1, 3, 0][:n], device="cuda")
+    o, o_unfused = torch.empty(2, n, h, D, dtype=torch.bfloat16, device="cuda")
+    delta_rule_decode_(q, k, v, b, o, pool, slots, SCALE, L2NORM_EPS, True)
+    q_n, k_n, _, beta = prologue((q, k, v, b))
+    delta_rule_decode_(q_n, k_n, v, beta, o_unfused, unfused_pool, slots, SCALE)
+    assert_rel_close(o, o_unfused, rel=1e-3)
+    assert_rel_close(pool - before, unfused_pool - before, rel=1e-3)
+    assert torch.equal(pool[[2, 4, 5, 7]], before[[2, 4, 5, 7]])

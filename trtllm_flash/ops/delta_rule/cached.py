@@ -2,8 +2,8 @@
 
 ``q, k [1, T, h, dk]`` or ``[B, 1, h, dk]``, ``v`` likewise with dv, ``beta [1, T, h]`` / ``[B, 1, h]``,
 the metadata ``batch_info_host, cu_seqlen, slot_idx, use_initial_states``, the cache
-``delta_state [num_slots, h, dk, dv]`` fp32 (read and written in place) and ``scale``. Returns ``o`` of
-v's shape and dtype.
+``delta_state [num_slots, h, dk, dv]`` fp32 (read and written in place) and the source op's constants
+``scale, qk_l2norm_eps, beta_sigmoid`` (see :mod:`.source`). Returns ``o`` of v's shape and dtype.
 
 The first ``num_prefill`` sequences (tokens ``cu_seqlen[i] .. cu_seqlen[i+1]``) start from
 ``delta_state[slot_idx[i]]`` when ``use_initial_states[i]``, else from zeros, and store their final
@@ -12,14 +12,19 @@ state back; the ``num_decode`` one-token sequences after them always continue th
 CPU: the fp32 reference, validated. CUDA: fla's varlen prefill (initial states gathered from the slots,
 final states scattered back with ``index_copy_``) and the in-place Triton decode step; the decode-only
 path reads only ``batch_info_host`` (a CPU tensor) on the host, so it can be captured in a CUDA graph.
+The options run as :func:`.source.apply_prologue` ahead of the reference and of fla's prefill, and inside
+the decode kernel (no extra launch).
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 
 from trtllm_flash.ops.delta_rule.decode_kernel import delta_rule_decode_
 from trtllm_flash.ops.delta_rule.fla_prefill import fla_delta_rule
 from trtllm_flash.ops.delta_rule.reference import delta_rule_reference, delta_rule_step
+from trtllm_flash.ops.delta_rule.source import apply_prologue
 from trtllm_flash.ops.delta_rule.validation import check_cached_inputs
 from trtllm_flash.ops.flatten import flatten_tokens
 
@@ -36,9 +41,14 @@ def cached_delta_rule(
     use_initial_states: torch.Tensor,
     delta_state: torch.Tensor,
     scale: float,
+    qk_l2norm_eps: Optional[float] = None,
+    beta_sigmoid: bool = False,
 ) -> torch.Tensor:
-    check_cached_inputs(q, k, v, beta, batch_info_host, cu_seqlen, slot_idx, use_initial_states, delta_state)
+    check_cached_inputs(
+        q, k, v, beta, batch_info_host, cu_seqlen, slot_idx, use_initial_states, delta_state, qk_l2norm_eps
+    )
     shape = v.shape
+    q, k, beta = apply_prologue(q, k, beta, qk_l2norm_eps, beta_sigmoid)
     q, k, v, beta = flatten_tokens(q, k, v, beta)
     num_prefill, num_prefill_tokens, num_decode = (int(x) for x in batch_info_host.tolist())
     o = torch.empty(v.shape, dtype=v.dtype, device=v.device)
@@ -62,7 +72,18 @@ def cached_delta_rule(
 
 @cached_delta_rule.register_fake
 def _cached_delta_rule_fake(
-    q, k, v, beta, batch_info_host, cu_seqlen, slot_idx, use_initial_states, delta_state, scale
+    q,
+    k,
+    v,
+    beta,
+    batch_info_host,
+    cu_seqlen,
+    slot_idx,
+    use_initial_states,
+    delta_state,
+    scale,
+    qk_l2norm_eps=None,
+    beta_sigmoid=False,
 ):
     return v.new_empty(v.shape)
 
@@ -78,6 +99,8 @@ def cached_delta_rule_fast(
     use_initial_states: torch.Tensor,
     delta_state: torch.Tensor,
     scale: float,
+    qk_l2norm_eps: Optional[float] = None,
+    beta_sigmoid: bool = False,
 ) -> torch.Tensor:
     """The CUDA implementation (unvalidated). It also runs on CPU tensors under ``TRITON_INTERPRET=1``
     for fp32 inputs (fla's fused-recurrent prefill + our decode kernel), which is how CPU tests cover it."""
@@ -90,11 +113,14 @@ def cached_delta_rule_fast(
         slots = slot_idx[:num_prefill]
         cached = delta_state.index_select(0, slots)
         initial = torch.where(use_initial_states[:num_prefill, None, None, None], cached, torch.zeros_like(cached))
+        q_prefill, k_prefill, beta_prefill = apply_prologue(
+            q[None, prefill], k[None, prefill], beta[None, prefill], qk_l2norm_eps, beta_sigmoid
+        )
         o_prefill, final = fla_delta_rule(
-            q[None, prefill],
-            k[None, prefill],
+            q_prefill,
+            k_prefill,
             v[None, prefill],
-            beta[None, prefill],
+            beta_prefill,
             scale,
             initial_state=initial,
             cu_seqlens=cu_seqlen[: num_prefill + 1].long(),
@@ -112,6 +138,8 @@ def cached_delta_rule_fast(
             delta_state,
             slot_idx[num_prefill : num_prefill + num_decode],
             scale,
+            qk_l2norm_eps,
+            beta_sigmoid,
         )
     return o.view(shape)
 

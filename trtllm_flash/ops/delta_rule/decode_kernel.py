@@ -8,10 +8,14 @@ The update decouples over value columns (``S[:, j]`` only needs ``v[j]``), so ea
 ``(sequence, head, block of BV value columns)`` tile ``S[:, j0:j0+BV]`` of ``dk x BV`` fp32 and touches it
 exactly once: one read, one write. Nothing is read from the host, so a launch can be captured in a CUDA
 graph.
+
+With ``QK_L2NORM`` / ``BETA_SIGMOID`` the kernel also does DeltaNet's prologue on what it loads (q, k of
+its head; its beta), as the unfused graph's ops would: ``x * rsqrt(sum(x^2) + eps)`` and ``sigmoid(beta)``
+in fp32, each rounded to its input's dtype before use.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import triton
@@ -28,6 +32,7 @@ def _delta_rule_decode_kernel(
     state,
     slot_idx,
     scale,
+    eps,
     stride_q_n,
     stride_q_h,
     stride_k_n,
@@ -43,6 +48,8 @@ def _delta_rule_decode_kernel(
     V: tl.constexpr,
     BK: tl.constexpr,
     BV: tl.constexpr,
+    QK_L2NORM: tl.constexpr,
+    BETA_SIGMOID: tl.constexpr,
 ):
     i_v = tl.program_id(0)
     i_nh = tl.program_id(1).to(tl.int64)
@@ -58,10 +65,16 @@ def _delta_rule_decode_kernel(
 
     p_state = state + ((slot * H + i_h) * K + o_k[:, None]) * V + o_v[None, :]
     b_s = tl.load(p_state, mask=mask_s, other=0.0)
-    b_q = tl.load(q + i_n * stride_q_n + i_h * stride_q_h + o_k, mask=mask_k, other=0.0).to(tl.float32) * scale
+    b_q = tl.load(q + i_n * stride_q_n + i_h * stride_q_h + o_k, mask=mask_k, other=0.0).to(tl.float32)
     b_k = tl.load(k + i_n * stride_k_n + i_h * stride_k_h + o_k, mask=mask_k, other=0.0).to(tl.float32)
     b_v = tl.load(v + i_n * stride_v_n + i_h * stride_v_h + o_v, mask=mask_v, other=0.0).to(tl.float32)
     b_beta = tl.load(beta + i_n * stride_beta_n + i_h * stride_beta_h).to(tl.float32)
+    if QK_L2NORM:
+        b_q = (b_q * tl.rsqrt(tl.sum(b_q * b_q, axis=0) + eps)).to(q.dtype.element_ty).to(tl.float32)
+        b_k = (b_k * tl.rsqrt(tl.sum(b_k * b_k, axis=0) + eps)).to(k.dtype.element_ty).to(tl.float32)
+    if BETA_SIGMOID:
+        b_beta = tl.sigmoid(b_beta).to(beta.dtype.element_ty).to(tl.float32)
+    b_q = b_q * scale
 
     b_u = b_beta * (b_v - tl.sum(b_s * b_k[:, None], axis=0))
     b_s += b_k[:, None] * b_u[None, :]
@@ -90,13 +103,16 @@ def delta_rule_decode_(
     state: torch.Tensor,
     slot_idx: torch.Tensor,
     scale: float,
+    qk_l2norm_eps: Optional[float] = None,
+    beta_sigmoid: bool = False,
 ) -> None:
     """One delta-rule step for ``N`` sequences, in place.
 
     ``q, k [N, h, dk]``, ``v [N, h, dv]``, ``beta [N, h]`` (any float dtype, last dim contiguous);
     ``o [N, h, dv]`` is written; ``state [num_slots, h, dk, dv]`` fp32 contiguous has rows
     ``slot_idx [N]`` (int64) read and updated. Live slots must be distinct; rows sharing a slot (the
-    CUDA-graph padding sentinel) leave it holding one of their updates.
+    CUDA-graph padding sentinel) leave it holding one of their updates. ``qk_l2norm_eps`` (not None:
+    L2-normalise q and k in the kernel) and ``beta_sigmoid`` are the source op's options.
     """
     n, h, dk = q.shape
     dv = v.shape[-1]
@@ -113,6 +129,7 @@ def delta_rule_decode_(
         state,
         slot_idx,
         scale,
+        0.0 if qk_l2norm_eps is None else qk_l2norm_eps,
         q.stride(0),
         q.stride(1),
         k.stride(0),
@@ -128,5 +145,7 @@ def delta_rule_decode_(
         V=dv,
         BK=triton.next_power_of_2(dk),
         BV=bv,
+        QK_L2NORM=qk_l2norm_eps is not None,
+        BETA_SIGMOID=beta_sigmoid,
         num_warps=num_warps,
     )

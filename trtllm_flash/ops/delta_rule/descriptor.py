@@ -12,8 +12,9 @@ from trtllm_flash.ops.interface import CacheSpec, Constant, OpDescriptor, StateC
 
 @register_descriptor
 class DeltaRuleDescriptor(OpDescriptor):
-    """``delta_rule(q, k, v, beta, scale)`` -> ``cached_delta_rule(q, k, v, beta, <metadata>, delta_state, scale)``
-    with ``delta_state [num_slots, h, dk, dv]`` fp32."""
+    """``delta_rule(q, k, v, beta, scale[, qk_l2norm_eps, beta_sigmoid])`` -> ``cached_delta_rule(q, k, v, beta,
+    <metadata>, delta_state, scale, qk_l2norm_eps, beta_sigmoid)`` with ``delta_state [num_slots, h, dk, dv]``
+    fp32; the options default to None / False (q, k normalised and beta in (0, 1) by the graph)."""
 
     name = "trtllm_flash_delta_rule"
     insert_transform = "insert_cached_delta_rule"
@@ -31,4 +32,9 @@ class DeltaRuleDescriptor(OpDescriptor):
 
     @classmethod
     def constants(cls, source_node: Node) -> List[Constant]:
-        return [float(node_arg(source_node, 4, "scale"))]
+        eps = node_arg(source_node, 5, "qk_l2norm_eps")
+        return [
+            float(node_arg(source_node, 4, "scale")),
+            None if eps is None else float(eps),
+            bool(node_arg(source_node, 6, "beta_sigmoid", False)),
+        ]

@@ -1,6 +1,8 @@
 """Input checks of the delta-rule ops (eager / CPU path); each failure is a ``ValueError`` naming the argument."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from trtllm_flash.ops.metadata import check_metadata
@@ -8,8 +10,11 @@ from trtllm_flash.ops.metadata import check_metadata
 _FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def check_source_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor) -> None:
-    """``q, k [b, s, h, dk]``, ``v [b, s, h, dv]`` of one float dtype, ``beta [b, s, h]`` float."""
+def check_source_inputs(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, qk_l2norm_eps: Optional[float] = None
+) -> None:
+    """``q, k [b, s, h, dk]``, ``v [b, s, h, dv]`` of one float dtype, ``beta [b, s, h]`` float,
+    ``qk_l2norm_eps`` None or >= 0."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.dim() != 4:
             raise ValueError(f"{name} must be 4-D [b, s, h, d], got shape {tuple(t.shape)}")
@@ -25,6 +30,8 @@ def check_source_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta:
         raise ValueError(f"beta must be [b, s, h] = {tuple(q.shape[:3])}, got {tuple(beta.shape)}")
     if beta.dtype not in _FLOATS:
         raise ValueError(f"beta must be a float tensor, got {beta.dtype}")
+    if qk_l2norm_eps is not None and not qk_l2norm_eps >= 0:
+        raise ValueError(f"qk_l2norm_eps must be None or >= 0, got {qk_l2norm_eps}")
 
 
 def check_cached_inputs(
@@ -37,10 +44,11 @@ def check_cached_inputs(
     slot_idx: torch.Tensor,
     use_initial_states: torch.Tensor,
     delta_state: torch.Tensor,
+    qk_l2norm_eps: Optional[float] = None,
 ) -> None:
     """The source checks, a flattened ``[1, T]`` or ``[B, 1]`` batch, the metadata and
     ``delta_state [num_slots, h, dk, dv]`` fp32."""
-    check_source_inputs(q, k, v, beta)
+    check_source_inputs(q, k, v, beta, qk_l2norm_eps)
     b, s, h, dk = q.shape
     dv = v.shape[-1]
     if b != 1 and s != 1:

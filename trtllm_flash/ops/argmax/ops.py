@@ -1,0 +1,41 @@
+"""Row argmax op in ``torch.ops.trtllm_flash`` (no cache): ``argmax``.
+CPU / eager: ``torch.argmax(logits, dim=-1)``; CUDA: the split-row Triton kernel, equal to it index for index
+(first index of the maximum, NaN as the maximum).
+
+``argmax(logits [N, V]) -> [N]`` int64, for float32 / bfloat16 / float16 logits with ``V >= 1``.
+"""
+from __future__ import annotations
+
+import torch
+
+from trtllm_flash.ops.argmax import kernels, reference
+
+_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _check_logits(logits: torch.Tensor) -> None:
+    if logits.dtype not in _FLOATS:
+        raise ValueError(f"logits must be float32, bfloat16 or float16, got {logits.dtype}")
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be 2-D [N, V], got shape {tuple(logits.shape)}")
+    if logits.shape[1] < 1:
+        raise ValueError(f"logits need V >= 1 columns, got shape {tuple(logits.shape)}")
+
+
+@torch.library.custom_op("trtllm_flash::argmax", mutates_args=())
+def argmax(logits: torch.Tensor) -> torch.Tensor:
+    """``logits [N, V] -> [N]`` int64: the first index of each row's maximum."""
+    _check_logits(logits)
+    return reference.argmax_reference(logits)
+
+
+@argmax.register_fake
+def _argmax_fake(logits):
+    _check_logits(logits)
+    return logits.new_empty((logits.shape[0],), dtype=torch.int64)
+
+
+@argmax.register_kernel("cuda")
+def _argmax_cuda(logits: torch.Tensor) -> torch.Tensor:
+    _check_logits(logits)
+    return kernels.argmax_triton(logits)
