@@ -25,7 +25,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import attr_tensor, is_op
+from trtllm_flash.transforms.graph_utils import is_op, node_tensor
+from trtllm_flash.transforms.use_gemv_linear import is_bias_free_linear_call
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
@@ -42,26 +43,16 @@ class _Match:
     merge_heads: Optional[Node] = None  # the reshape [..., H, D] -> [..., H * D] to apply to x first
 
 
-def _value(gm: GraphModule, node: object) -> Optional[torch.Tensor]:
-    if not isinstance(node, Node):
-        return None
-    value = attr_tensor(gm, node) if node.op == "get_attr" else node.meta.get("val")
-    return value if isinstance(value, torch.Tensor) else None
-
-
 def _only_user(node: Node, user: Node) -> bool:
     return list(node.users) == [user]
 
 
 def _bias_free_linear(gm: GraphModule, node: Node) -> bool:
-    if not is_op(node, (torch.ops.aten.linear, torch.ops.trtllm_flash.linear)) or node.kwargs:
-        return False
-    weight = _value(gm, node.args[1]) if len(node.args) == 2 else None
-    return weight is not None and weight.dim() == 2
+    return is_op(node, (torch.ops.aten.linear, torch.ops.trtllm_flash.linear)) and is_bias_free_linear_call(gm, node)
 
 
 def _same_dtype(gm: GraphModule, *nodes: object) -> bool:
-    values = [_value(gm, n) for n in nodes]
+    values = [node_tensor(gm, n) for n in nodes]
     return all(v is not None for v in values) and len({v.dtype for v in values}) == 1
 
 
@@ -84,7 +75,7 @@ def _match(gm: GraphModule, linear: Node, order: Dict[Node, int]) -> Optional[_M
         x, norm_weight = norm.args[0], norm.args[2]
         return _Match(linear, norm, [h, *totals, norm], total=total) if _same_dtype(gm, x, norm_weight, weight) else None
     if is_op(h, torch.ops.trtllm_flash.rms_norm):
-        value = _value(gm, h.args[0])
+        value = node_tensor(gm, h.args[0])
         if value is None or not _same_dtype(gm, h.args[0], h.args[1], weight):
             return None
         return _Match(linear, h, [h], group_size=value.shape[-1])
@@ -92,7 +83,7 @@ def _match(gm: GraphModule, linear: Node, order: Dict[Node, int]) -> Optional[_M
         return _Match(linear, h, [h], group_size=h.args[4]) if _same_dtype(gm, h.args[0], h.args[1], weight) else None
     if is_op(h, torch.ops.aten.reshape) and isinstance(h.args[0], Node) and is_op(h.args[0], torch.ops.trtllm_flash.rms_norm):
         norm = h.args[0]
-        heads, merged = _value(gm, norm.args[0]), _value(gm, h)
+        heads, merged = node_tensor(gm, norm.args[0]), node_tensor(gm, h)
         if heads is None or merged is None or not _only_user(norm, h) or merged.dim() != heads.dim() - 1:
             return None
         if not (isinstance(heads.shape[-1], int) and isinstance(heads.shape[-2], int) and merged.shape[-1] == heads.shape[-2] * heads.shape[-1]):
@@ -112,7 +103,7 @@ def _rewrite(gm: GraphModule, m: _Match) -> None:
             fused = graph.call_function(torch.ops.trtllm_flash.add_rms_norm_linear.default, (x, residual, norm_weight, weight, eps))
             y = graph.call_function(operator.getitem, (fused, 0))
             total = graph.call_function(operator.getitem, (fused, 1))
-            total.meta["val"] = _value(gm, x)
+            total.meta["val"] = node_tensor(gm, x)
             fused.meta["val"] = (linear.meta.get("val"), total.meta["val"])
             if m.total is not None:
                 m.total.replace_all_uses_with(total)

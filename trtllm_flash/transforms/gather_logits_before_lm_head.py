@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import attr_tensor, get_or_add_placeholder, is_op
+from trtllm_flash.transforms.graph_utils import get_or_add_placeholder, is_op, node_tensor
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class GatherLogitsBeforeLmHead(BaseTransform):
             return gm, TransformInfo(skipped=True, note="no lm_head")
         hidden = lm_head.args[0]
         weight = lm_head.args[1]
-        hidden_size = attr_tensor(gm, weight).shape[-1] if weight.op == "get_attr" else weight.meta["val"].shape[-1]
+        hidden_size = node_tensor(gm, weight).shape[-1]
         gather_idx = get_or_add_placeholder(gm, GATHER_IDX)
         with gm.graph.inserting_before(lm_head):
             flat = gm.graph.call_function(torch.ops.aten.reshape.default, (hidden, [-1, int(hidden_size)]))

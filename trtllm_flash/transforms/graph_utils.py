@@ -77,6 +77,15 @@ def attr_tensor(gm: GraphModule, node: Node) -> torch.Tensor:
     return getattr(owner, leaf)
 
 
+def node_tensor(gm: GraphModule, node: object) -> Optional[torch.Tensor]:
+    """The tensor ``node`` stands for: a ``get_attr``'s parameter or buffer, else its example value
+    (``meta["val"]``); None when it is not a node or has no tensor value."""
+    if not isinstance(node, Node):
+        return None
+    value = attr_tensor(gm, node) if node.op == "get_attr" else node.meta.get("val")
+    return value if isinstance(value, torch.Tensor) else None
+
+
 def add_constant(gm: GraphModule, name: str, value: torch.Tensor, before: Node) -> Node:
     """Register ``value`` as a buffer of ``gm`` named ``name`` (dots become ``_``) and return a get_attr on it."""
     attr = re.sub(r"[^0-9a-zA-Z_]", "_", name)

@@ -15,18 +15,18 @@ from typing import Tuple
 import torch
 from torch.fx import GraphModule, Node
 
-from trtllm_flash.transforms.graph_utils import attr_tensor, find_op_nodes
+from trtllm_flash.transforms.graph_utils import find_op_nodes, node_tensor
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformInfo, register_transform
 
 logger = logging.getLogger(__name__)
 
 
-def _matches(gm: GraphModule, node: Node) -> bool:
-    if len(node.args) != 2 or node.kwargs or not isinstance(node.args[1], Node):
+def is_bias_free_linear_call(gm: GraphModule, node: Node) -> bool:
+    """``node`` passes exactly ``(x, weight)`` with a 2-D weight (the caller checks which linear op it calls)."""
+    if len(node.args) != 2 or node.kwargs:
         return False
-    weight = node.args[1]
-    value = attr_tensor(gm, weight) if weight.op == "get_attr" else weight.meta.get("val")
-    return isinstance(value, torch.Tensor) and value.dim() == 2
+    weight = node_tensor(gm, node.args[1])
+    return weight is not None and weight.dim() == 2
 
 
 @register_transform("use_gemv_linear")
@@ -35,7 +35,7 @@ class UseGemvLinear(BaseTransform):
         if not hasattr(torch.ops.trtllm_flash, "linear"):
             logger.info("use_gemv_linear: torch.ops.trtllm_flash.linear is not registered; skipped")
             return gm, TransformInfo(skipped=True, note="op missing")
-        linears = [n for n in find_op_nodes(gm, torch.ops.aten.linear) if _matches(gm, n)]
+        linears = [n for n in find_op_nodes(gm, torch.ops.aten.linear) if is_bias_free_linear_call(gm, n)]
         if not linears:
             logger.info("use_gemv_linear: no linear without bias; skipped")
             return gm, TransformInfo(skipped=True, note="no linear")

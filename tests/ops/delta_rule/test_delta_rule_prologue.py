@@ -77,25 +77,26 @@ def mixed_batch(dtype=torch.float32):
     return inputs, meta, pool, [5, 4, 1, 1]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_cached_op_options_equal_the_unfused_op_on_cpu(dtype):
-    inputs, meta, pool, _ = mixed_batch(dtype)
+def assert_options_equal_unfused_on_cpu(inputs, meta, pool):
+    """The CPU cached op with the options on raw inputs == without them on prologue'd inputs, bit for bit
+    (outputs and the updated slot pool)."""
     unfused_pool = pool.clone()
     o = run_cached(inputs, meta, pool, SCALE, *OPTIONS)
     o_unfused = run_cached(prologue(inputs), meta, unfused_pool, SCALE)
     torch.testing.assert_close(o, o_unfused, atol=0, rtol=0)
     torch.testing.assert_close(pool, unfused_pool, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cached_op_options_equal_the_unfused_op_on_cpu(dtype):
+    inputs, meta, pool, _ = mixed_batch(dtype)
+    assert_options_equal_unfused_on_cpu(inputs, meta, pool)
 
 
 def test_cached_op_options_decode_only_layout():
     seqs = [raw_inputs(1, 1, H, DK, DV, seed=20 + i) for i in range(3)]
     inputs, meta = flattened_batch(seqs, [4, 2, 9], [0, 5, 3], decode_layout=True)
-    pool = torch.randn(6, H, DK, DV)
-    unfused_pool = pool.clone()
-    o = run_cached(inputs, meta, pool, SCALE, *OPTIONS)
-    o_unfused = run_cached(prologue(inputs), meta, unfused_pool, SCALE)
-    torch.testing.assert_close(o, o_unfused, atol=0, rtol=0)
-    torch.testing.assert_close(pool, unfused_pool, atol=0, rtol=0)
+    assert_options_equal_unfused_on_cpu(inputs, meta, torch.randn(6, H, DK, DV))
 
 
 def test_fast_cached_op_options_mixed_batch():

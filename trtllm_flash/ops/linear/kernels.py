@@ -42,14 +42,18 @@ def _gemv_kernel(x, weight, y, N, K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexp
 _gemv_autotuned = triton.autotune(configs=CONFIGS, key=["N", "K"])(_gemv_kernel)
 
 
+def one_row(t: torch.Tensor, k: int) -> torch.Tensor:
+    """A one-row ``t [..., K]`` as a ``[K]`` vector with unit stride (a view when it already has one)."""
+    flat = t.reshape(k)
+    return flat if flat.stride(0) == 1 else flat.contiguous()
+
+
 def gemv_triton(x: torch.Tensor, weight: torch.Tensor, config: Optional[triton.Config] = None) -> torch.Tensor:
     """``x [..., K]`` holding one row, ``weight [N, K]`` contiguous -> ``y [..., N]`` in x's dtype.
 
     ``config`` fixes the tile shape instead of autotuning (tests, and the interpreter, which cannot time)."""
     n, k = weight.shape
-    flat = x.reshape(k)
-    if flat.stride(0) != 1:
-        flat = flat.contiguous()
+    flat = one_row(x, k)
     y = torch.empty((*x.shape[:-1], n), dtype=x.dtype, device=x.device)
     if config is None:
         _gemv_autotuned[lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)](flat, weight, y, n, k)

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from trtllm_flash.ops.linear.kernels import CONFIGS
+from trtllm_flash.ops.linear.kernels import CONFIGS, one_row
 
 #: the per-group path needs whole groups in every tile: ``GROUP`` must divide the smallest ``BLOCK_K``
 MIN_BLOCK_K = min(config.kwargs["BLOCK_K"] for config in CONFIGS)
@@ -76,11 +76,6 @@ def group_fits(k: int, group_size: int) -> bool:
     return power_of_two and group_size <= MIN_BLOCK_K and k % group_size == 0
 
 
-def _row(t: torch.Tensor, k: int) -> torch.Tensor:
-    flat = t.reshape(k)
-    return flat if flat.stride(0) == 1 else flat.contiguous()
-
-
 def norm_gemv_triton(
     x: torch.Tensor,
     norm_weight: torch.Tensor,
@@ -101,11 +96,11 @@ def norm_gemv_triton(
         raise ValueError(f"group_size {group_size} does not tile K={k} (needs K itself or a power of two <= {MIN_BLOCK_K} dividing K)")
     y = torch.empty((*x.shape[:-1], n), dtype=x.dtype, device=x.device)
     total = torch.empty_like(x, memory_format=torch.contiguous_format) if residual is not None else None
-    x_row = _row(x, k)
+    x_row = one_row(x, k)
     args = (
         x_row,
-        x_row if residual is None else _row(residual, k),
-        x_row if gate is None else _row(gate, k),
+        x_row if residual is None else one_row(residual, k),
+        x_row if gate is None else one_row(gate, k),
         norm_weight.contiguous(),
         weight,
         y,

@@ -16,11 +16,11 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-import trtllm_flash.ops.norms  # noqa: F401  (the unfused CUDA path calls the norm ops)
+from trtllm_flash.ops.linear.ops import uses_gemv
 from trtllm_flash.ops.norm_linear import kernels, reference
+from trtllm_flash.ops.norms.ops import check_like_x  # importing it registers the norm ops the unfused CUDA path calls
 
-_HALF = (torch.bfloat16, torch.float16)
-_FLOATS = (torch.float32, *_HALF)
+_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _check(x: torch.Tensor, norm_weight: torch.Tensor, weight: torch.Tensor, eps: float, group_size: int, gate: Optional[torch.Tensor]) -> None:
@@ -37,15 +37,15 @@ def _check(x: torch.Tensor, norm_weight: torch.Tensor, weight: torch.Tensor, eps
     expected = k if gate is not None else group_size
     if norm_weight.shape != (expected,):
         raise ValueError(f"norm_weight must be [{expected}] ({'K, with a gate' if gate is not None else 'group_size'}), got {tuple(norm_weight.shape)}")
-    if gate is not None and (gate.shape != x.shape or gate.dtype != x.dtype):
-        raise ValueError(f"gate must match x ({tuple(x.shape)}, {x.dtype}), got ({tuple(gate.shape)}, {gate.dtype})")
+    if gate is not None:
+        check_like_x("gate", gate, x)
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
 
 
 def uses_fused_gemv(x: torch.Tensor, weight: torch.Tensor, group_size: int) -> bool:
     """True when the CUDA path takes the fused Triton GEMV rather than norm kernel + cuBLAS."""
-    return x.numel() == x.shape[-1] and x.dtype in _HALF and weight.is_contiguous() and kernels.group_fits(x.shape[-1], group_size)
+    return uses_gemv(x, weight) and kernels.group_fits(x.shape[-1], group_size)
 
 
 @torch.library.custom_op("trtllm_flash::rms_norm_linear", mutates_args=())
@@ -74,31 +74,26 @@ def _rms_norm_linear_cuda(x, norm_weight, weight, eps, group_size, gate=None):
     return F.linear(normed, weight)
 
 
-def _check_residual(x: torch.Tensor, residual: torch.Tensor) -> None:
-    if residual.shape != x.shape or residual.dtype != x.dtype:
-        raise ValueError(f"residual must match x ({tuple(x.shape)}, {x.dtype}), got ({tuple(residual.shape)}, {residual.dtype})")
-
-
 @torch.library.custom_op("trtllm_flash::add_rms_norm_linear", mutates_args=())
 def add_rms_norm_linear(
     x: torch.Tensor, residual: torch.Tensor, norm_weight: torch.Tensor, weight: torch.Tensor, eps: float
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     _check(x, norm_weight, weight, eps, x.shape[-1], None)
-    _check_residual(x, residual)
+    check_like_x("residual", residual, x)
     return reference.add_rms_norm_linear_reference(x, residual, norm_weight, weight, eps)
 
 
 @add_rms_norm_linear.register_fake
 def _add_rms_norm_linear_fake(x, residual, norm_weight, weight, eps):
     _check(x, norm_weight, weight, eps, x.shape[-1], None)
-    _check_residual(x, residual)
+    check_like_x("residual", residual, x)
     return x.new_empty((*x.shape[:-1], weight.shape[0])), x.new_empty(x.shape)
 
 
 @add_rms_norm_linear.register_kernel("cuda")
 def _add_rms_norm_linear_cuda(x, residual, norm_weight, weight, eps):
     _check(x, norm_weight, weight, eps, x.shape[-1], None)
-    _check_residual(x, residual)
+    check_like_x("residual", residual, x)
     if uses_fused_gemv(x, weight, x.shape[-1]):
         return kernels.norm_gemv_triton(x, norm_weight, weight, eps, x.shape[-1], residual=residual)
     normed, total = torch.ops.trtllm_flash.add_rms_norm(x, residual, norm_weight, eps)

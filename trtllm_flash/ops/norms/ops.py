@@ -29,7 +29,8 @@ def _check_x_weight(x: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
         raise ValueError(f"eps must be >= 0, got {eps}")
 
 
-def _check_like_x(name: str, t: torch.Tensor, x: torch.Tensor) -> None:
+def check_like_x(name: str, t: torch.Tensor, x: torch.Tensor) -> None:
+    """``t`` has x's shape and dtype (a residual, a gate)."""
     if t.shape != x.shape or t.dtype != x.dtype:
         raise ValueError(f"{name} must match x ({tuple(x.shape)}, {x.dtype}), got ({tuple(t.shape)}, {t.dtype})")
 
@@ -54,7 +55,7 @@ def add_rms_norm(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Returns ``(rms_norm(x + residual), x + residual)``."""
     _check_x_weight(x, weight, eps)
-    _check_like_x("residual", residual, x)
+    check_like_x("residual", residual, x)
     return reference.add_rms_norm_reference(x, residual, weight, eps)
 
 
@@ -69,7 +70,7 @@ add_rms_norm.register_kernel("cuda")(kernels.add_rms_norm_triton)
 @torch.library.custom_op("trtllm_flash::rms_norm_gated", mutates_args=())
 def rms_norm_gated(x: torch.Tensor, weight: torch.Tensor, gate: torch.Tensor, eps: float, group_size: int) -> torch.Tensor:
     _check_x_weight(x, weight, eps)
-    _check_like_x("gate", gate, x)
+    check_like_x("gate", gate, x)
     if group_size <= 0 or x.shape[-1] % group_size:
         raise ValueError(f"group_size must be a positive divisor of x's last dim {x.shape[-1]}, got {group_size}")
     return reference.rms_norm_gated_reference(x, weight, gate, eps, group_size)
