@@ -1,7 +1,8 @@
 """Where one batch-1 decode step's time goes: engine step vs. graph replay, the replayed graph's GPU
 time per op family (torch.profiler over graph replays, kernels grouped by name), and the GPU work an
 engine step runs outside the graph (input copies, sampling, the token read-back: the engine steps'
-profile minus the replays').
+profile minus the replays'). Kernels launched with PDL (the batch-1 GEMVs on Hopper) start while the
+previous kernel runs, so the per-family times overlap and can sum to more than the replay's wall time.
 
     python -m bench.profile_decode [--preset nemotron-flash-1b] [--context 512] [--steps 64]
 """

@@ -55,10 +55,12 @@ class BuiltModel:
         position_ids: torch.Tensor,
         metadata: BatchMetadata,
         caches: Dict[str, torch.Tensor],
-        gather_idx: torch.Tensor,
+        gather_idx: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``input_ids, position_ids [T]`` int64 (prefill tokens first, then one per decode), ``caches`` by
-        placeholder name, ``gather_idx [N]`` flat token indices -> logits ``[N, vocab]`` fp32."""
+        placeholder name, ``gather_idx [N]`` flat token indices -> logits ``[N, vocab]`` fp32.
+
+        ``gather_idx`` None: every token's logits (``N = T``, e.g. a decode-only batch), with no gather."""
         missing = [name for name in self.cache_specs if name not in caches]
         if missing:
             raise KeyError(f"caches is missing {missing[:3]}{'...' if len(missing) > 3 else ''} (expected every key of cache_specs)")
@@ -67,10 +69,10 @@ class BuiltModel:
         inputs.update({name: meta[name] for name in self.metadata_names})
         inputs.update({name: caches[name] for name in self.cache_specs})
         if self.gathers_in_graph:
-            inputs[GATHER_IDX] = gather_idx
+            inputs[GATHER_IDX] = torch.arange(input_ids.numel(), device=input_ids.device) if gather_idx is None else gather_idx
         logits = self.runner(**inputs)
         logits = logits.reshape(-1, logits.shape[-1])
-        if not self.gathers_in_graph:
+        if gather_idx is not None and not self.gathers_in_graph:
             logits = logits.index_select(0, gather_idx)
         return logits.float()
 

@@ -25,8 +25,10 @@ class Request:
 
 
 class Driver:
-    def __init__(self, built, max_batch_size: int = 8, max_seq_len: int = 256, page_size: int = 16, device: str = "cpu"):
+    def __init__(self, built, max_batch_size: int = 8, max_seq_len: int = 256, page_size: int = 16, device: str = "cpu",
+                 explicit_gather: bool = True):
         self.built = built
+        self.explicit_gather = explicit_gather  # False: gather_idx None (every token's logits, no gather)
         self.device = torch.device(device)
         self.page_size = page_size
         self.num_slots = max_batch_size + 1  # the last slot is the sentinel
@@ -57,7 +59,7 @@ class Driver:
         meta = build_metadata(lens, starts, [s.slot for s, _ in work], [s.pages for s, _ in work], device=self.device)
         ids = torch.tensor([t for s, n in work for t in s.tokens[s.cached : s.cached + n]], device=self.device)
         pos = torch.cat([torch.arange(s.cached, s.cached + n) for s, n in work]).to(self.device)
-        gather = torch.arange(ids.numel(), device=self.device)
+        gather = torch.arange(ids.numel(), device=self.device) if self.explicit_gather else None
         logits = self.built.forward(ids, pos, meta, self.caches, gather)
         for s, n in work:
             s.cached += n

@@ -110,3 +110,18 @@ def test_f_checkpoint_directory_round_trip(reference, tmp_path):
     driver = Driver(built)
     seq = driver.add(prompt(17, 4))
     assert_close(driver.step([(seq, 17)])[0], reference_logits(reference, seq.tokens))
+
+
+@pytest.mark.parametrize("gather_in_graph", [True, False], ids=["gather-in-graph", "gather-after"])
+def test_no_gather_idx_means_every_token(gather_in_graph):
+    model = build_model(args(transforms={"gather_logits_before_lm_head": {"enabled": gather_in_graph}}), progress=None)
+    runs = []
+    for explicit in (True, False):
+        driver = Driver(model, explicit_gather=explicit)
+        seq = driver.add(prompt(9, seed=5))
+        logits = [driver.step([(seq, 9)])[0]]
+        seq.tokens.append(int(logits[0][-1].argmax()))
+        logits.append(driver.step([(seq, 1)])[0])
+        runs.append(logits)
+    for with_gather, without in zip(*runs):
+        assert torch.equal(with_gather, without)

@@ -68,7 +68,8 @@ class FakeBuiltModel:
         }
         self.batches: List[Dict[str, int]] = []
 
-    def forward(self, input_ids, position_ids, metadata: BatchMetadata, caches, gather_idx):
+    def forward(self, input_ids, position_ids, metadata: BatchMetadata, caches, gather_idx=None):
+        gathered = list(range(input_ids.numel())) if gather_idx is None else gather_idx.tolist()
         state, kv, ring_kv = caches["state"], caches["kv"], caches["window_kv"]
         page_size = kv.shape[3]
         ring = window_pages(WINDOW, page_size)
@@ -93,10 +94,10 @@ class FakeBuiltModel:
                 kv[page, 0, 0, pos % page_size, 0] = token
                 ring_kv[slot * ring + (pos // page_size) % ring, 0, 0, pos % page_size, 0] = token
                 h = (31 * h + token + 1) % MODULUS
-                if flat in gather_idx.tolist():
+                if flat in gathered:
                     scores[flat] = self._score(h, pos, metadata.page_table[i], kv, ring_kv, slot, ring)
             state[slot, 0] = h
-        return torch.stack([toy_logits(scores[int(g)]) for g in gather_idx]) if scores else toy_logits(0).expand(len(gather_idx), -1)
+        return torch.stack([toy_logits(scores[g]) for g in gathered]) if scores else toy_logits(0).expand(len(gathered), -1)
 
     @staticmethod
     def _score(h, pos, pages, kv, ring_kv, slot, ring) -> int:

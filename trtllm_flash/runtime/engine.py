@@ -29,18 +29,17 @@ from trtllm_flash.sampling_params import SamplingParams
 
 class _SampledStep:
     """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
-    ``sequences[i]``'s; a copy to pinned host memory is queued behind them."""
+    ``sequences[i]``'s; a copy into ``host`` (pinned, ``[>= N]``) is queued behind them and ``copied``
+    records its end (both None on the CPU, where ``tokens`` is read directly)."""
 
-    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor):
+    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: Optional[torch.Tensor], copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
-        if tokens.device.type == "cuda":
-            self._host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+        self._host, self._copied = tokens, copied
+        if host is not None:
+            self._host = host[: tokens.numel()]
             self._host.copy_(tokens, non_blocking=True)
-            self._copied = torch.cuda.Event()
-            self._copied.record()
-        else:
-            self._host, self._copied = tokens, None
+            copied.record()
 
     def host_tokens(self) -> List[int]:
         """The tokens as ints (waits for the copy)."""
@@ -54,7 +53,7 @@ class Engine:
 
     Args:
         built_model: has ``config``, ``cache_specs`` and ``forward(input_ids, position_ids, metadata,
-            caches, gather_idx) -> logits [N, vocab]``.
+            caches, gather_idx) -> logits [N, vocab]`` (``gather_idx`` None: every token's).
         tokenizer: ``decode(ids, skip_special_tokens=True)`` for stop strings, ``eos_token_id``.
         args: the :class:`trtllm_flash.llm_args.LlmArgs` (limits, page size, KV sizing).
         device: where inputs and caches live (default: ``args.resolved_device()``).
@@ -85,6 +84,12 @@ class Engine:
         self._arrivals = itertools.count()
         self.overlap = not args.disable_overlap_scheduler
         self._in_flight: Optional[_SampledStep] = None  # the launched step whose tokens are not read yet
+        # sampled tokens come back through two pinned buffers, taken in turn: the step in flight holds one
+        # while the next step is launched into the other
+        on_cuda = self.device.type == "cuda"
+        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
+        self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
+        self._launches = 0
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -188,7 +193,9 @@ class Engine:
         tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
         for row, seq in enumerate(sampled):
             seq.append_pending(row)
-        return _SampledStep(sampled, tokens)
+        turn = self._launches % 2
+        self._launches += 1
+        return _SampledStep(sampled, tokens, self._token_buffers[turn], self._token_copied[turn])
 
     def _read_tokens(self, step: _SampledStep) -> List[RequestOutputDelta]:
         """Wait for ``step``'s tokens, put them in their sequences and finish the sequences that stop."""
@@ -228,10 +235,12 @@ class Engine:
         )
         ends = list(itertools.accumulate(lens))
         last = [end - 1 for end, c in zip(ends, chunks) if c.needs_logits]
-        gather = np.array(last or [num_tokens - 1], dtype=np.int64)
+        every_token = len(last) == num_tokens  # decode only: logits of every row, nothing to gather
         # read on the host by the ops: stays on the CPU
         batch_info_host = torch.from_numpy(meta.pop("batch_info_host"))
-        host = {**meta, "input_ids": tokens, "position_ids": positions, "gather_idx": gather}
+        host = {**meta, "input_ids": tokens, "position_ids": positions}
+        if not every_token:
+            host["gather_idx"] = np.array(last or [num_tokens - 1], dtype=np.int64)
         pending = [(end - 1, c.seq.pending_row) for end, c in zip(ends, chunks) if c.seq.num_pending]
         if pending:  # [2, P]: index into input_ids, row of the sampled tokens in flight
             host["feed"] = np.array(pending, dtype=np.int64).T
@@ -242,7 +251,7 @@ class Engine:
             feed = on_device["feed"]
             input_ids.index_copy_(0, feed[0], self._in_flight.tokens.index_select(0, feed[1]))
         metadata = BatchMetadata(batch_info_host=batch_info_host, **{name: on_device[name] for name in meta})
-        return self.model.forward(input_ids, on_device["position_ids"], metadata, self.cache_manager.tensors, on_device["gather_idx"])
+        return self.model.forward(input_ids, on_device["position_ids"], metadata, self.cache_manager.tensors, on_device.get("gather_idx"))
 
     def _finish_reason(self, seq: Sequence, token: int) -> Optional[str]:
         params = seq.params
@@ -253,7 +262,7 @@ class Engine:
             if find_stop_string(text, params.stop, seq.text_len_checked) is not None:
                 return "stop"
             seq.text_len_checked = len(text)
-        if len(seq.output_token_ids) >= params.max_tokens:
+        if seq.num_generated - seq.num_pending >= params.max_tokens:  # len(output_token_ids), without its copy
             return "length"
         return None
 

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import torch
 
-import trtllm_flash.ops.argmax  # noqa: F401  (registers torch.ops.trtllm_flash.argmax)
+from trtllm_flash.ops.argmax import argmax_rows
 from trtllm_flash.sampling_params import SamplingParams
 
 
@@ -55,7 +55,7 @@ def sample(logits: torch.Tensor, params: Sequence[SamplingParams], generators: S
     """
     if logits.dim() != 2 or logits.shape[0] != len(params) or len(generators) != len(params):
         raise ValueError(f"sample needs logits [N, V] with one params and generator per row; got {tuple(logits.shape)}, {len(params)}, {len(generators)}")
-    tokens = torch.ops.trtllm_flash.argmax(logits)
+    tokens = argmax_rows(logits)
     random_rows = [i for i, p in enumerate(params) if not p.greedy]
     if random_rows:
         rows = torch.tensor(random_rows, device=logits.device)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import trtllm_flash.ops.argmax  # noqa: F401  (registers the op)
-from trtllm_flash.ops.argmax import kernels
+from trtllm_flash.ops.argmax import argmax_rows, kernels
 
 NAN, INF = float("nan"), float("inf")
 
@@ -97,6 +97,14 @@ def test_op_on_cpu_is_torch_argmax():
     logits[2, [10, 90]] = 5.0
     out = torch.ops.trtllm_flash.argmax(logits)
     assert out.dtype == torch.int64 and torch.equal(out, torch.argmax(logits, dim=-1))
+
+
+def test_argmax_rows_is_the_op_without_dispatch():
+    logits = randn(4, 90)
+    logits[1, [3, 80]] = 7.0
+    assert torch.equal(argmax_rows(logits), torch.ops.trtllm_flash.argmax(logits))
+    with pytest.raises(ValueError, match="2-D"):
+        argmax_rows(randn(90))
 
 
 @pytest.mark.parametrize("logits", [pytest.param(randn(3, 37), id="fp32"), pytest.param(randn(1, 5).bfloat16(), id="bf16"), pytest.param(randn(4, 70)[:, 3:40], id="strided")])

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 import triton
 
 import trtllm_flash.ops.linear  # noqa: F401  (registers the op)
+from trtllm_flash.ops import pdl
 from trtllm_flash.ops.linear import kernels
 from trtllm_flash.ops.linear.ops import uses_gemv
 
@@ -60,6 +61,17 @@ def test_fake_shapes_and_bad_input():
         torch.ops.trtllm_flash.linear(randn(2, 24), randn(5, 24, 1))
     with pytest.raises(ValueError, match="float"):
         torch.ops.trtllm_flash.linear(torch.ones(2, 24, dtype=torch.int32), randn(5, 24))
+
+
+def test_pdl_only_for_compiled_kernels_on_hopper(monkeypatch):
+    assert not pdl.enabled(torch.zeros(1))  # CPU tensors never
+    if torch.cuda.is_available():
+        on_gpu = torch.zeros(1, device="cuda")
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        monkeypatch.delenv(pdl.ENV_SWITCH, raising=False)
+        assert pdl.enabled(on_gpu) == (torch.cuda.get_device_capability()[0] >= 9)
+        monkeypatch.setenv(pdl.ENV_SWITCH, "0")
+        assert not pdl.enabled(on_gpu)
 
 
 @pytest.mark.gpu

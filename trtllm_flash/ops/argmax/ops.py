@@ -39,3 +39,10 @@ def _argmax_fake(logits):
 def _argmax_cuda(logits: torch.Tensor) -> torch.Tensor:
     _check_logits(logits)
     return kernels.argmax_triton(logits)
+
+
+def argmax_rows(logits: torch.Tensor) -> torch.Tensor:
+    """What the op computes, called directly: the runtime's sampler runs it once per step outside any
+    graph, where torch's custom-op dispatch would add tens of microseconds of host time."""
+    _check_logits(logits)
+    return kernels.argmax_triton(logits) if logits.is_cuda else reference.argmax_reference(logits)

@@ -6,7 +6,8 @@ slice of ``x`` in fp32 and reduces once at the end. Small tiles give every SM se
 memory latency with; the tile shape is autotuned per ``(N, K)`` at the first call (outside CUDA-graph
 capture: the graph runner's warm-up call makes it). On the H100, at the 1B / 3B projection shapes, it
 takes 4-40 % less time than cuBLAS's batch-1 kernels per shape, 12-13 % over a decode step's
-projections (``python -m bench.ops_linear``).
+projections (``python -m bench.ops_linear``). On Hopper it launches with PDL (:mod:`trtllm_flash.ops.pdl`)
+and reads its first weight tile while the previous kernel finishes (34 µs less per 1B decode step).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Optional
 import torch
 import triton
 import triton.language as tl
+
+from trtllm_flash.ops import pdl
 
 #: the tile shapes the autotuner tries (the winners at the 1B / 3B shapes on the H100 are among them)
 CONFIGS = [
@@ -26,14 +29,30 @@ CONFIGS = [
 
 
 @triton.jit
-def _gemv_kernel(x, weight, y, N, K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def first_weight_tile(weight, rows, mask_n, K, BLOCK_K: tl.constexpr, USE_PDL: tl.constexpr):
+    """``(w_rows [BLOCK_N, 1] row pointers, weight[rows, 0:BLOCK_K])``. The weights depend on no earlier
+    kernel, so under PDL this tile is read while the previous kernel finishes; then the program waits for
+    it (everything after may read its outputs) and lets the next kernel launch."""
+    w_rows = weight + rows[:, None].to(tl.int64) * K
+    cols = tl.arange(0, BLOCK_K)
+    b_w = tl.load(w_rows + cols[None, :], mask=mask_n[:, None] & (cols < K)[None, :], other=0.0)
+    if USE_PDL:
+        tl.extra.cuda.gdc_wait()
+        tl.extra.cuda.gdc_launch_dependents()
+    return w_rows, b_w
+
+
+@triton.jit
+def _gemv_kernel(x, weight, y, N, K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, USE_PDL: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = rows < N
-    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    w_rows, b_w = first_weight_tile(weight, rows, mask_n, K, BLOCK_K, USE_PDL)
+    cols = tl.arange(0, BLOCK_K)
+    acc = b_w.to(tl.float32) * tl.load(x + cols, mask=cols < K, other=0.0).to(tl.float32)[None, :]
+    for k0 in range(BLOCK_K, K, BLOCK_K):
         cols = k0 + tl.arange(0, BLOCK_K)
         mask_k = cols < K
-        b_w = tl.load(weight + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask_n[:, None] & mask_k[None, :], other=0.0)
+        b_w = tl.load(w_rows + cols[None, :], mask=mask_n[:, None] & mask_k[None, :], other=0.0)
         b_x = tl.load(x + cols, mask=mask_k, other=0.0)
         acc += b_w.to(tl.float32) * b_x.to(tl.float32)[None, :]
     tl.store(y + rows, tl.sum(acc, axis=1).to(y.dtype.element_ty), mask=mask_n)
@@ -55,9 +74,12 @@ def gemv_triton(x: torch.Tensor, weight: torch.Tensor, config: Optional[triton.C
     n, k = weight.shape
     flat = one_row(x, k)
     y = torch.empty((*x.shape[:-1], n), dtype=x.dtype, device=x.device)
+    use_pdl = pdl.enabled(x)
     if config is None:
-        _gemv_autotuned[lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)](flat, weight, y, n, k)
+        _gemv_autotuned[lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)](flat, weight, y, n, k, USE_PDL=use_pdl, launch_pdl=use_pdl)
     else:
         block_n = config.kwargs["BLOCK_N"]
-        _gemv_kernel[(triton.cdiv(n, block_n),)](flat, weight, y, n, k, num_warps=config.num_warps, **config.kwargs)
+        _gemv_kernel[(triton.cdiv(n, block_n),)](
+            flat, weight, y, n, k, USE_PDL=use_pdl, launch_pdl=use_pdl, num_warps=config.num_warps, **config.kwargs
+        )
     return y

@@ -12,7 +12,8 @@ At batch-1 decode the norm before a projection is a kernel of its own that reads
 Options: ``HAS_RESIDUAL`` adds ``residual`` first (rounded to x's dtype, as the eager add) and program 0
 writes that sum to ``total``; ``HAS_GATE`` multiplies by ``silu(gate)`` before the norm (Mamba2's gated
 norm). ``norm_w`` is indexed modulo ``NORM_W_LEN`` (one weight per group position, or one per column).
-The normalised row stays in fp32 (the unfused graph rounds it to bf16 before the GEMV).
+The normalised row stays in fp32 (the unfused graph rounds it to bf16 before the GEMV). Like the plain
+GEMV it launches with PDL on Hopper and reads its first weight tile before waiting for the previous kernel.
 """
 from __future__ import annotations
 
@@ -22,42 +23,54 @@ import torch
 import triton
 import triton.language as tl
 
-from trtllm_flash.ops.linear.kernels import CONFIGS, one_row
+from trtllm_flash.ops import pdl
+from trtllm_flash.ops.linear.kernels import CONFIGS, first_weight_tile, one_row
 
 #: the per-group path needs whole groups in every tile: ``GROUP`` must divide the smallest ``BLOCK_K``
 MIN_BLOCK_K = min(config.kwargs["BLOCK_K"] for config in CONFIGS)
 
 
 @triton.jit
+def _normed_tile(x, residual, gate, norm_w, total, cols, pid, K, NORM_W_LEN, eps,
+                 GROUP: tl.constexpr, WHOLE_ROW: tl.constexpr, HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr,
+                 BLOCK_K: tl.constexpr):
+    """Columns ``cols`` of the normalised row (fp32; a whole-row norm's scale is left for the end) and
+    their squares (for that scale)."""
+    mask_k = cols < K
+    b_x = tl.load(x + cols, mask=mask_k, other=0.0)
+    if HAS_RESIDUAL:
+        b_x = (b_x.to(tl.float32) + tl.load(residual + cols, mask=mask_k, other=0.0).to(tl.float32)).to(x.dtype.element_ty)
+        tl.store(total + cols, b_x, mask=mask_k & (pid == 0))
+    b_a = b_x.to(tl.float32)
+    if HAS_GATE:
+        b_g = tl.load(gate + cols, mask=mask_k, other=0.0).to(tl.float32)
+        b_a = b_a * b_g * tl.sigmoid(b_g)
+    b_sq = b_a * b_a
+    if not WHOLE_ROW:
+        b_groups = tl.reshape(b_a, [BLOCK_K // GROUP, GROUP])
+        b_rstd = tl.rsqrt(tl.sum(b_groups * b_groups, axis=1) / GROUP + eps)
+        b_a = tl.reshape(b_groups * b_rstd[:, None], [BLOCK_K])
+    return b_a * tl.load(norm_w + cols % NORM_W_LEN, mask=mask_k, other=0.0).to(tl.float32), b_sq
+
+
+@triton.jit
 def _norm_gemv_kernel(
     x, residual, gate, norm_w, weight, y, total, N, K, NORM_W_LEN, eps,
     GROUP: tl.constexpr, WHOLE_ROW: tl.constexpr, HAS_RESIDUAL: tl.constexpr, HAS_GATE: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, USE_PDL: tl.constexpr,
 ):
     pid = tl.program_id(0)
     rows = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = rows < N
-    acc = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-    sum_sq = tl.zeros([BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    w_rows, b_w = first_weight_tile(weight, rows, mask_n, K, BLOCK_K, USE_PDL)
+    cols = tl.arange(0, BLOCK_K)
+    b_a, sum_sq = _normed_tile(x, residual, gate, norm_w, total, cols, pid, K, NORM_W_LEN, eps, GROUP, WHOLE_ROW, HAS_RESIDUAL, HAS_GATE, BLOCK_K)
+    acc = b_w.to(tl.float32) * b_a[None, :]
+    for k0 in range(BLOCK_K, K, BLOCK_K):
         cols = k0 + tl.arange(0, BLOCK_K)
-        mask_k = cols < K
-        b_x = tl.load(x + cols, mask=mask_k, other=0.0)
-        if HAS_RESIDUAL:
-            b_x = (b_x.to(tl.float32) + tl.load(residual + cols, mask=mask_k, other=0.0).to(tl.float32)).to(x.dtype.element_ty)
-            tl.store(total + cols, b_x, mask=mask_k & (pid == 0))
-        b_a = b_x.to(tl.float32)
-        if HAS_GATE:
-            b_g = tl.load(gate + cols, mask=mask_k, other=0.0).to(tl.float32)
-            b_a = b_a * b_g * tl.sigmoid(b_g)
-        if WHOLE_ROW:
-            sum_sq += b_a * b_a
-        else:
-            b_groups = tl.reshape(b_a, [BLOCK_K // GROUP, GROUP])
-            b_rstd = tl.rsqrt(tl.sum(b_groups * b_groups, axis=1) / GROUP + eps)
-            b_a = tl.reshape(b_groups * b_rstd[:, None], [BLOCK_K])
-        b_a = b_a * tl.load(norm_w + cols % NORM_W_LEN, mask=mask_k, other=0.0).to(tl.float32)
-        b_w = tl.load(weight + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask_n[:, None] & mask_k[None, :], other=0.0)
+        b_a, b_sq = _normed_tile(x, residual, gate, norm_w, total, cols, pid, K, NORM_W_LEN, eps, GROUP, WHOLE_ROW, HAS_RESIDUAL, HAS_GATE, BLOCK_K)
+        sum_sq += b_sq
+        b_w = tl.load(w_rows + cols[None, :], mask=mask_n[:, None] & (cols < K)[None, :], other=0.0)
         acc += b_w.to(tl.float32) * b_a[None, :]
     out = tl.sum(acc, axis=1)
     if WHOLE_ROW:
@@ -110,7 +123,9 @@ def norm_gemv_triton(
         norm_weight.numel(),
         eps,
     )
-    flags = dict(GROUP=group_size, WHOLE_ROW=group_size == k, HAS_RESIDUAL=residual is not None, HAS_GATE=gate is not None)
+    use_pdl = pdl.enabled(x)
+    flags = dict(GROUP=group_size, WHOLE_ROW=group_size == k, HAS_RESIDUAL=residual is not None, HAS_GATE=gate is not None,
+                 USE_PDL=use_pdl, launch_pdl=use_pdl)
     if config is None:
         _norm_gemv_autotuned[lambda meta: (triton.cdiv(n, meta["BLOCK_N"]),)](*args, **flags)
     else:
