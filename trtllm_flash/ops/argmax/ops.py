@@ -9,13 +9,11 @@ from __future__ import annotations
 import torch
 
 from trtllm_flash.ops.argmax import kernels, reference
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+from trtllm_flash.ops.dtypes import check_float
 
 
 def _check_logits(logits: torch.Tensor) -> None:
-    if logits.dtype not in _FLOATS:
-        raise ValueError(f"logits must be float32, bfloat16 or float16, got {logits.dtype}")
+    check_float("logits", logits)
     if logits.dim() != 2:
         raise ValueError(f"logits must be 2-D [N, V], got shape {tuple(logits.shape)}")
     if logits.shape[1] < 1:

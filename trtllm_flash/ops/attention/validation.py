@@ -5,10 +5,10 @@ import math
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.interface import window_pages
 from trtllm_flash.ops.metadata import check_metadata
 
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 _INTS = (torch.int32, torch.int64)
 
 
@@ -17,8 +17,7 @@ def check_source_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale
     positive ``scale`` and ``sliding_window >= 0``."""
     if q.dim() != 4:
         raise ValueError(f"q must be 4-D [b, s, h, d], got shape {tuple(q.shape)}")
-    if q.dtype not in _FLOATS:
-        raise ValueError(f"q must be float32, bfloat16 or float16, got {q.dtype}")
+    check_float("q", q)
     b, s, h, d = q.shape
     for name, t in (("k", k), ("v", v)):
         if t.dim() != 4 or tuple(t.shape[:2]) != (b, s) or t.shape[3] != d:

@@ -5,9 +5,9 @@ from typing import Optional
 
 import torch
 
+from trtllm_flash.ops.dtypes import FLOAT_DTYPES, check_float
 from trtllm_flash.ops.metadata import check_metadata
 
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 ACTIVATIONS = ("silu", "none")
 
 
@@ -15,14 +15,12 @@ def check_source_inputs(x: torch.Tensor, weight: torch.Tensor, bias: Optional[to
     """``x [b, s, c]`` float, ``weight [c, 1, k]``, ``bias [c]`` or ``None``, ``activation`` in :data:`ACTIVATIONS`."""
     if x.dim() != 3:
         raise ValueError(f"x must be 3-D [b, s, c], got shape {tuple(x.shape)}")
-    if x.dtype not in _FLOATS:
-        raise ValueError(f"x must be float32, bfloat16 or float16, got {x.dtype}")
+    check_float("x", x)
     c = x.shape[-1]
     if weight.dim() != 3 or weight.shape[0] != c or weight.shape[1] != 1 or weight.shape[2] < 1:
         raise ValueError(f"weight must be [c, 1, k] with c = {c}, got shape {tuple(weight.shape)}")
-    if weight.dtype not in _FLOATS:
-        raise ValueError(f"weight must be a float tensor, got {weight.dtype}")
-    if bias is not None and (bias.shape != (c,) or bias.dtype not in _FLOATS):
+    check_float("weight", weight)
+    if bias is not None and (bias.shape != (c,) or bias.dtype not in FLOAT_DTYPES):
         raise ValueError(f"bias must be a float [c] = [{c}] tensor or None, got {bias.dtype} {tuple(bias.shape)}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")

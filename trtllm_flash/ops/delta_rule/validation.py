@@ -5,9 +5,8 @@ from typing import Optional
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.metadata import check_metadata
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def check_source_inputs(
@@ -18,8 +17,7 @@ def check_source_inputs(
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.dim() != 4:
             raise ValueError(f"{name} must be 4-D [b, s, h, d], got shape {tuple(t.shape)}")
-        if t.dtype not in _FLOATS:
-            raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
+        check_float(name, t)
     if k.shape != q.shape:
         raise ValueError(f"k must have q's shape {tuple(q.shape)}, got {tuple(k.shape)}")
     if v.shape[:3] != q.shape[:3]:
@@ -28,8 +26,7 @@ def check_source_inputs(
         raise ValueError(f"q, k and v must share one dtype, got q {q.dtype}, k {k.dtype}, v {v.dtype}")
     if beta.shape != q.shape[:3]:
         raise ValueError(f"beta must be [b, s, h] = {tuple(q.shape[:3])}, got {tuple(beta.shape)}")
-    if beta.dtype not in _FLOATS:
-        raise ValueError(f"beta must be a float tensor, got {beta.dtype}")
+    check_float("beta", beta)
     if qk_l2norm_eps is not None and not qk_l2norm_eps >= 0:
         raise ValueError(f"qk_l2norm_eps must be None or >= 0, got {qk_l2norm_eps}")
 

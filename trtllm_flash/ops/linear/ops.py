@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.linear import kernels, reference
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _check_inputs(x: torch.Tensor, weight: torch.Tensor) -> None:
-    if x.dtype not in _FLOATS or weight.dtype not in _FLOATS:
-        raise ValueError(f"x and weight must be float tensors, got {x.dtype} and {weight.dtype}")
+    check_float("x", x)
+    check_float("weight", weight)
     if weight.dim() != 2:
         raise ValueError(f"weight must be 2-D [N, K], got shape {tuple(weight.shape)}")
     if x.dim() < 1 or x.shape[-1] != weight.shape[1]:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.metadata import check_metadata
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def check_source_inputs(
@@ -25,8 +24,7 @@ def check_source_inputs(
         raise ValueError(f"x must be 4-D [b, s, h, p], got shape {tuple(x.shape)}")
     b, s, h, _ = x.shape
     for name, t in (("x", x), ("dt", dt), ("A", A), ("B", B), ("C", C), ("D", D), ("dt_bias", dt_bias)):
-        if t.dtype not in _FLOATS:
-            raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
+        check_float(name, t)
     if dt.shape != (b, s, h):
         raise ValueError(f"dt must be [b, s, h] = {(b, s, h)}, got {tuple(dt.shape)}")
     if B.dim() != 4 or B.shape[:2] != (b, s) or B.shape[2] == 0 or h % B.shape[2] != 0:

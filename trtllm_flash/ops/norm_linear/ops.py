@@ -16,17 +16,15 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.linear.ops import uses_gemv
 from trtllm_flash.ops.norm_linear import kernels, reference
 from trtllm_flash.ops.norms.ops import check_like_x  # importing it registers the norm ops the unfused CUDA path calls
 
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
-
 
 def _check(x: torch.Tensor, norm_weight: torch.Tensor, weight: torch.Tensor, eps: float, group_size: int, gate: Optional[torch.Tensor]) -> None:
     for name, t in (("x", x), ("norm_weight", norm_weight), ("weight", weight)):
-        if t.dtype not in _FLOATS:
-            raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
+        check_float(name, t)
     if not x.dtype == norm_weight.dtype == weight.dtype:
         raise ValueError(f"x, norm_weight and weight must share a dtype, got {x.dtype}, {norm_weight.dtype} and {weight.dtype}")
     if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:

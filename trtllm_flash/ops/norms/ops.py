@@ -8,19 +8,13 @@ from typing import Tuple
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.norms import kernels, reference
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
-
-
-def _check_float(name: str, t: torch.Tensor) -> None:
-    if t.dtype not in _FLOATS:
-        raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
 
 
 def _check_x_weight(x: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
-    _check_float("x", x)
-    _check_float("weight", weight)
+    check_float("x", x)
+    check_float("weight", weight)
     if x.dim() < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last dim, got shape {tuple(x.shape)}")
     if weight.shape != x.shape[-1:]:
@@ -86,7 +80,7 @@ rms_norm_gated.register_kernel("cuda")(kernels.rms_norm_gated_triton)
 
 @torch.library.custom_op("trtllm_flash::l2norm", mutates_args=())
 def l2norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    _check_float("x", x)
+    check_float("x", x)
     if x.dim() < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last dim, got shape {tuple(x.shape)}")
     if not eps >= 0:

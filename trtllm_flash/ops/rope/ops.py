@@ -13,15 +13,13 @@ from typing import Tuple
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.rope import kernels, reference
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _check_inputs(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
     for name, t in (("q", q), ("k", k)):
-        if t.dtype not in _FLOATS:
-            raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
+        check_float(name, t)
         if t.dim() != 4:
             raise ValueError(f"{name} must be 4-D [b, s, heads, d], got shape {tuple(t.shape)}")
     b, s, _, d = q.shape

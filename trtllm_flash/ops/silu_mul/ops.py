@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import torch
 
+from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.silu_mul import kernels, reference
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _check_x(x: torch.Tensor) -> None:
-    if x.dtype not in _FLOATS:
-        raise ValueError(f"x must be float32, bfloat16 or float16, got {x.dtype}")
+    check_float("x", x)
     if x.dim() < 1:
         raise ValueError("x must have at least one dim [..., 2F], got a 0-dim tensor")
     if x.shape[-1] == 0 or x.shape[-1] % 2:
