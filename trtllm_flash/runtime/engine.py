@@ -35,8 +35,10 @@ class _SampledStep:
     def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: Optional[torch.Tensor], copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
-        self._host, self._copied = tokens, copied
-        if host is not None:
+        self._copied = copied
+        if host is None:
+            self._host = tokens
+        else:
             self._host = host[: tokens.numel()]
             self._host.copy_(tokens, non_blocking=True)
             copied.record()
@@ -262,7 +264,7 @@ class Engine:
             if find_stop_string(text, params.stop, seq.text_len_checked) is not None:
                 return "stop"
             seq.text_len_checked = len(text)
-        if seq.num_generated - seq.num_pending >= params.max_tokens:  # len(output_token_ids), without its copy
+        if seq.num_output_tokens >= params.max_tokens:
             return "length"
         return None
 

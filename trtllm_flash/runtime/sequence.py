@@ -65,7 +65,12 @@ class Sequence:
     @property
     def output_token_ids(self) -> List[int]:
         """Generated tokens the host knows (pending ones excluded)."""
-        return self.token_ids[self.prompt_len : len(self.token_ids) - self.num_pending]
+        return self.token_ids[self.prompt_len : self.prompt_len + self.num_output_tokens]
+
+    @property
+    def num_output_tokens(self) -> int:
+        """``len(output_token_ids)``, without building the list."""
+        return self.num_generated - self.num_pending
 
     @property
     def num_generated(self) -> int:
