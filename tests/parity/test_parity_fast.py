@@ -5,6 +5,12 @@ reference recomputing each sequence from scratch: logits at every step and greed
 
 Measured max abs logits difference over these scenarios: 3.2e-6 (logits of magnitude ~1; fast vs reference
 paths of the same built model: 2.2e-6); ``ATOL`` = 1e-5.
+What runs: our Triton kernels (paged attention prefill / store / split-K decode, SSD prefill and decode,
+causal conv prefill / window store / decode, the delta-rule decode step with its fused prologue, RoPE,
+RMSNorm / add+RMSNorm / gated norm / L2 norm, SwiGLU) and, for DeltaNet prefill, fla's
+``fused_recurrent_delta_rule`` (the fp32 choice of ``fla_delta_rule``; fla's ``chunk_delta_rule`` needs a GPU
+driver even under the interpreter and is bf16 / fp16 only, so it stays a GPU test). The batch-1 GEMVs take
+half-precision rows only, so in fp32 ``linear`` / the norm-GEMV ops run their cuBLAS-equivalent branch.
 Short sequences keep the interpreter's cost down, but generation runs past the sliding window (16 on the
 tiny preset) and the 8-token KV pages wrap its ring.
 """
