@@ -104,7 +104,7 @@ class Engine:
         self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
-        #: tokens run through prefill chunks for requests (the memory-token prefix computed once is not counted)
+        #: prompt tokens computed (again after a preemption; the memory-token prefix computed once is not counted)
         self.num_prefilled_tokens = 0
         self._compute_memory_prefix()
 
@@ -231,9 +231,11 @@ class Engine:
         Every sampled sequence gets a pending token; None when no chunk samples."""
         logits = self._forward(batch)
         for chunk in batch.chunks:
-            chunk.seq.num_computed += chunk.num_tokens
+            seq = chunk.seq
+            if seq.num_computed < seq.prompt_len:
+                self.num_prefilled_tokens += min(chunk.num_tokens, seq.prompt_len - seq.num_computed)
+            seq.num_computed += chunk.num_tokens
         for chunk in batch.prefills:
-            self.num_prefilled_tokens += chunk.num_tokens
             self._record_prefix(chunk.seq, snapshot=chunk.seq.num_computed % self.cache_manager.page_size == 0)
         sampled = [c.seq for c in batch.chunks if c.needs_logits]
         if not sampled:
