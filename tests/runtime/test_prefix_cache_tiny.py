@@ -143,3 +143,13 @@ def test_mixed_batches_and_preemption_under_a_small_pool(built, record_logits):
                               enable_chunked_prefill=True, max_num_tokens=16, kv_cache_config={"max_tokens": 64})
     assert engine.scheduler.num_preemptions > 0
     assert reused > 4 * len(requests)
+
+
+def test_snapshot_memory_figures_use_the_built_models_cache_specs(built):
+    """bench.prefix_cache computes the 1B / 3B snapshot sizes from their configs: its specs must be the
+    ones a built model declares."""
+    from collections import Counter
+
+    from bench.prefix_cache import config_cache_specs
+
+    assert Counter(config_cache_specs(built.config, torch.float32).values()) == Counter(built.cache_specs.values())

@@ -56,6 +56,21 @@ class _PageRow:
         return self.row[: self.count].tolist()
 
 
+def snapshot_bytes(cache_specs: Dict[str, CacheSpec], page_size: int, with_tail: bool = True) -> int:
+    """Bytes of one prefix-cache snapshot of a model with ``cache_specs``: every state row, every
+    sliding-window ring and, when ``with_tail`` (a prefix ending mid-page), one page of every
+    full-attention layer — what :class:`SlotState` lists."""
+    total = 0
+    for spec in cache_specs.values():
+        if isinstance(spec, StateCache):
+            total += spec.bytes_per_slot()
+        elif spec.sliding_window > 0:
+            total += window_pages(spec.sliding_window, page_size) * spec.bytes_per_page(page_size)
+        elif with_tail:
+            total += spec.bytes_per_page(page_size)
+    return total
+
+
 class SlotState:
     """Views of one sequence's state outside its full pages, in the cache manager's tensors.
 
@@ -103,11 +118,9 @@ class SnapshotStore:
         self._store = [torch.empty((num_rows, *t.shape), dtype=t.dtype, device=device) for t in probe]
         self._num_parts = len(state.parts(0))
 
-    @staticmethod
-    def bytes_per_row(state: SlotState, with_tail: bool = True) -> int:
-        """Bytes of one snapshot (state parts, plus the partial page when ``with_tail``)."""
-        tensors = state.parts(0) + (state.tail(0) if with_tail else [])
-        return sum(t.numel() * t.element_size() for t in tensors)
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self._store)
 
     def save(self, row: int, slot: int, tail_page: Optional[int]) -> None:
         """Copy ``slot``'s state (and ``tail_page`` of every full-attention layer, if given) into ``row``."""
