@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -115,16 +115,11 @@ def read_weights(directory: str) -> Dict[str, torch.Tensor]:
 def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path} is empty (0 bytes): not a safetensors file")
-    tensors: Dict[str, torch.Tensor] = {}
     try:
         with safe_open(path, framework="pt") as f:
-            for key in f.keys():
-                try:
-                    tensors[key] = f.get_tensor(key)
-                except (SafetensorError, RuntimeError) as err:
-                    raise ValueError(f"{path}: tensor {key} cannot be read ({_first_line(err)})") from None
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {_first_line(err)}") from None
+        raise ValueError(f"{path} is not a readable safetensors file: {_truncated_tensor(path) or _first_line(err)}") from None
     for key, tensor in tensors.items():
         if tensor.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{path}: tensor {key} has dtype {str(tensor.dtype).removeprefix('torch.')}; "
@@ -132,6 +127,27 @@ def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
         if not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"{path}: tensor {key} holds NaN or Inf values")
     return tensors
+
+
+def _truncated_tensor(path: str) -> Optional[str]:
+    """For a file whose header reads but whose data ends early: which tensor is cut off (else None)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < length <= size - 8:
+            return None
+        try:
+            header = json.loads(f.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    available = size - 8 - length
+    cut = [(key, info["data_offsets"][1]) for key, info in header.items()
+           if isinstance(info, dict) and isinstance(info.get("data_offsets"), list) and info["data_offsets"][1] > available]
+    if not cut:
+        return None
+    key, end = min(cut, key=lambda item: item[1])
+    return f"truncated: tensor {key} needs {end} data bytes but the file holds {available}"
 
 
 def _first_line(err: BaseException) -> str:
