@@ -197,9 +197,23 @@ def test_soak_with_random_shared_prefixes_and_cancellations_leaks_nothing():
                 finished.add(delta.request_id)
     while engine.has_unfinished_requests():
         engine.step()
-    assert len(finished) > 30 and engine.stats["num_reused_tokens"] > 0
+    assert len(finished) > 30 and engine.stats["num_reused_tokens"] > 0 and engine.scheduler.num_preemptions > 0
     for rid in finished:
         if rid in expected:
             prompt, max_tokens = expected[rid]
             assert got[rid] == reference_generate(prompt, max_tokens), rid
     assert_drained(engine)
+
+
+def test_llm_api_reports_cached_tokens():
+    from runtime_fakes import FakeBuiltModel, make_args
+    from trtllm_flash.llm import LLM
+
+    llm = LLM.from_parts(FakeBuiltModel(), FakeTokenizer(),
+                         make_args(kv_cache_config={"tokens_per_block": PAGE, "max_tokens": 256, "enable_block_reuse": True}))
+    (first,) = llm.generate("abcdefghij", _greedy(3))
+    assert first.num_cached_tokens == NUM_MEMORY_TOKENS
+    follow_up = first.prompt_token_ids[NUM_MEMORY_TOKENS:] + first.outputs[0].token_ids + [1, 2]
+    (second,) = llm.generate(follow_up, _greedy(3))
+    assert second.num_cached_tokens == len(first.prompt_token_ids) + 3 - 1  # the first turn's state
+    assert second.outputs[0].token_ids == reference_generate(second.prompt_token_ids, 3)

@@ -264,7 +264,10 @@ class Engine:
 
     def _record_prefix(self, seq: Sequence, snapshot: bool) -> None:
         """Give the prefix cache ``seq``'s computed pages (and its state, when ``snapshot``); with the
-        overlap scheduler the copies are queued behind the step that computed them."""
+        overlap scheduler the copies are queued behind the step that computed them. A sequence
+        preempted since (no slot) has nothing to give."""
+        if seq.slot is None or seq.num_computed == 0:
+            return
         self.prefix_cache.record(seq.request_id, seq.token_ids, seq.slot, seq.num_computed, snapshot)
 
     def _forward(self, batch: ScheduledBatch) -> torch.Tensor:

@@ -99,6 +99,7 @@ class PrefixCache:
         self._snapshots: "OrderedDict[_Snapshot, None]" = OrderedDict()
         self._pin_rows = list(range(pin_rows))
         self._free_rows = list(range(cache.snapshots.num_rows - 1, pin_rows - 1, -1))
+        self._can_snapshot = bool(self._free_rows)
         cache.reclaim = self.reclaim
 
     # -- lookup and resume ---------------------------------------------------------------------
@@ -133,7 +134,7 @@ class PrefixCache:
 
     def _split(self, cached_pages: int, position: int) -> Optional[int]:
         boundary = cached_pages * self.page_size
-        return boundary if self.enable_reuse and boundary > position else None
+        return boundary if self.enable_reuse and self._can_snapshot and boundary > position else None
 
     def admit(self, seq_id: str, slot: int, match: PrefixMatch, length: int) -> bool:
         """Give ``seq_id`` (in state slot ``slot``) ``match``'s shared pages, its own pages up to
@@ -154,7 +155,7 @@ class PrefixCache:
         """Cache the full pages of ``seq_id``'s first ``position`` tokens (``tokens[:position]``, all
         computed) and, when ``snapshot``, slot ``slot``'s state at ``position``. ``pinned`` entries are
         never evicted (the memory-token prefix)."""
-        if not (self.enable_reuse or pinned):
+        if not (self.enable_reuse or pinned) or position == 0:
             return
         P = self.page_size
         row = self.cache.page_table_row(seq_id)
