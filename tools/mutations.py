@@ -119,7 +119,7 @@ MUTATIONS = (
              "if token in self.eos_token_ids and not params.ignore_eos:",
              ("tests/runtime",), "stop_token_ids never stop generation"),
     Mutation("pages-not-freed", "runtime", "trtllm_flash/runtime/cache_manager.py",
-             "            self._free_pages.extend(reversed(held.pages()))", "            pass",
+             "                self._free_pages.append(page)", "                pass",
              ("tests/runtime",), "finished sequences leak their KV pages"),
     Mutation("staging-offset-before-align", "runtime", "trtllm_flash/runtime/staging.py",
              "total += -(-a.nbytes // _ALIGN) * _ALIGN", "total += a.nbytes // _ALIGN * _ALIGN",
@@ -138,11 +138,11 @@ MUTATIONS = (
              "self.text = self.text[:cut]", "self.text = self.text",
              ("tests/serve",), "the text is not cut before a stop string"),
     # -- loading -------------------------------------------------------------------------------------------
-    Mutation("memory-tokens-dropped", "loading", "trtllm_flash/loading.py",
+    Mutation("memory-tokens-dropped", "loading", "trtllm_flash/checkpoint.py",
              "weights[EMBED_KEY] = torch.cat([weights[EMBED_KEY], memory.to(weights[EMBED_KEY].dtype)], dim=0)",
              "weights[EMBED_KEY] = torch.cat([weights[EMBED_KEY], torch.zeros_like(memory).to(weights[EMBED_KEY].dtype)], dim=0)",
              ("tests/model",), "checkpoint memory tokens load as zeros"),
-    Mutation("tie-embeddings-forgotten", "loading", "trtllm_flash/loading.py",
-             "    model.tie_embeddings()\n    return model", "    return model",
+    Mutation("tie-embeddings-forgotten", "loading", "trtllm_flash/modeling/model.py",
+             "        model.to_empty(device=device)\n        model.tie_embeddings()\n", "        model.to_empty(device=device)\n",
              ("tests/model", "tests/parity/test_parity.py"), "a tied lm_head is left unloaded"),
 )
