@@ -140,7 +140,7 @@ MUTATIONS = (
     Mutation("memory-tokens-dropped", "loading", "trtllm_flash/checkpoint.py",
              "weights[EMBED_KEY] = torch.cat([weights[EMBED_KEY], memory.to(weights[EMBED_KEY].dtype)], dim=0)",
              "weights[EMBED_KEY] = torch.cat([weights[EMBED_KEY], torch.zeros_like(memory).to(weights[EMBED_KEY].dtype)], dim=0)",
-             ("tests/model",), "checkpoint memory tokens load as zeros"),
+             ("tests/model", "tests/parity/test_parity.py"), "checkpoint memory tokens load as zeros"),
     Mutation("tie-embeddings-forgotten", "loading", "trtllm_flash/modeling/model.py",
              "        model.to_empty(device=device)\n        model.tie_embeddings()\n", "        model.to_empty(device=device)\n",
              ("tests/model", "tests/parity/test_parity.py"), "a tied lm_head is left unloaded"),
