@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from trtllm_flash.llm_args import LlmArgs, load_llm_args
+from trtllm_flash.ops.interface import StateCache
 from trtllm_flash.runtime.engine import Engine
 from trtllm_flash.runtime.sampling import find_stop_string
 from trtllm_flash.sampling_params import MAX_SEED, SamplingParams
@@ -61,8 +62,10 @@ class LLM:
         from trtllm_flash.loading import load_tokenizer
 
         self.built_model = build_model(self.args.for_build(), progress=progress)
+        start = time.perf_counter()
         self.tokenizer = load_tokenizer(self.args.tokenizer or self.args.model, self.built_model.config)
-        self.engine = Engine(self.built_model, self.tokenizer, self.args)
+        say(f"[build] {'tokenizer':<16} {time.perf_counter() - start:6.2f}s")
+        self.engine = _allocate_engine(self.built_model, self.tokenizer, self.args, say)
         self._ids = itertools.count()
 
     @classmethod
@@ -186,6 +189,24 @@ class LLM:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         cut = find_stop_string(text, params.stop) if params.stop else None
         return text if cut is None else text[:cut]
+
+
+def _allocate_engine(built_model: Any, tokenizer: Any, args: LlmArgs, say: Callable[[str], None]) -> Engine:
+    """The engine, saying what its caches take before (state slots) and after (KV pages) allocating them."""
+    specs = built_model.cache_specs
+    state_bytes = (args.max_batch_size + 1) * sum(s.bytes_per_slot() for s in specs.values() if isinstance(s, StateCache))
+    say(f"[cache] allocating {args.max_batch_size} state slots ({_size(state_bytes)}) and the KV pages ...")
+    start = time.perf_counter()
+    engine = Engine(built_model, tokenizer, args)
+    cache = engine.cache_manager
+    kv_bytes = sum(t.numel() * t.element_size() for name, t in cache.tensors.items() if not isinstance(specs[name], StateCache))
+    say(f"[cache] {'allocated':<16} {time.perf_counter() - start:6.2f}s  state slots {_size(state_bytes)}, KV {_size(kv_bytes)} "
+        f"({cache.num_pages - 1} pages of {cache.page_size} tokens; a request holds up to {engine.max_request_tokens} tokens)")
+    return engine
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 2**30:.2f} GiB" if num_bytes >= 2**30 else f"{num_bytes / 2**20:.1f} MiB"
 
 
 class _Progress:

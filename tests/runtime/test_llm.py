@@ -90,7 +90,10 @@ def test_constructor_builds_through_build_model_and_load_tokenizer(monkeypatch):
               kv_cache_config={"tokens_per_block": 4, "max_tokens": 128}, progress=lines.append)
     assert seen["args"].model == "toy" and seen["args"].device == "cpu"
     assert seen["tokenizer"] == ("toy", 64)
-    assert any("torch-cudagraph runs eagerly" in line for line in lines)
+    assert sum("runs eagerly" in line for line in lines) == 1
+    # the cache lines: one before the (possibly long) allocation, one with what each kind of cache took
+    allocating = next(i for i, line in enumerate(lines) if line.startswith("[cache] allocating 8 state slots"))
+    assert "state slots" in lines[allocating + 1] and "KV" in lines[allocating + 1] and "32 pages of 4 tokens" in lines[allocating + 1]
     (out,) = llm.generate("abc", SamplingParams(max_tokens=3))
     assert out.outputs[0].token_ids == reference_generate(FakeTokenizer().encode("abc"), 3)
     with pytest.raises(ValueError, match="did you mean 'max_seq_len'"):
