@@ -94,3 +94,20 @@ def test_requests_set_aside_can_be_aborted(make):
     assert {rid: reasons[rid] for rid in prompts} == {rid: "abort" for rid in prompts}
     assert "poisoned token" in reasons["bad"]
     _assert_clean(engine)
+
+
+def test_a_failure_needing_two_requests_together_ends_instead_of_retrying_for_ever(make):
+    """Each alone runs fine, together the forward fails: after a bounded number of retries both fail."""
+    engine = make(max_batch_size=4)
+    real_forward = engine.model.forward
+
+    def fails_with_two_rows(input_ids, position_ids, metadata, caches, gather_idx=None):
+        if metadata.num_prefill + metadata.num_decode >= 2:
+            raise RuntimeError("two rows")
+        return real_forward(input_ids, position_ids, metadata, caches, gather_idx)
+
+    engine.model.forward = fails_with_two_rows
+    results = run_all(engine, {"a": [1, 2], "b": [3, 4]}, {"a": SamplingParams(max_tokens=50),
+                                                            "b": SamplingParams(max_tokens=50)}, max_steps=2_000)
+    assert all("two rows" in results[rid]["error"] for rid in "ab")
+    _assert_clean(engine)

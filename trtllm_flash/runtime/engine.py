@@ -38,6 +38,11 @@ from trtllm_flash.sampling_params import SamplingParams
 
 logger = logging.getLogger(__name__)
 
+#: a request in this many failed batches is failed itself (a failure that needs several requests together
+#: would otherwise set them aside and retry them for ever)
+MAX_FAILED_BATCHES = 3
+
+
 class _SampledStep:
     """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
     ``sequences[i]``'s; a copy into ``host`` (pinned, ``[>= N]``) is queued behind them and ``copied``
@@ -213,11 +218,15 @@ class Engine:
             seqs = [chunk.seq for chunk in batch.chunks]
             if len(seqs) == 1:
                 self._fail(seqs[0], reason)
-            else:
-                logger.warning("%s; retrying its %d requests one at a time", reason, len(seqs))
-                for seq in seqs:
-                    self.scheduler.set_aside(seq)
-                    self._suspects.append(seq)
+                return None
+            logger.warning("%s; retrying its %d requests one at a time", reason, len(seqs))
+            for seq in seqs:
+                seq.num_failed_batches += 1
+                if seq.num_failed_batches >= MAX_FAILED_BATCHES:
+                    self._fail(seq, f"{reason} (in {seq.num_failed_batches} batches)")
+                    continue
+                self.scheduler.set_aside(seq)
+                self._suspects.append(seq)
             return None
         solo = self.scheduler.solo
         if solo is not None and launched is not None and solo in launched.sequences:

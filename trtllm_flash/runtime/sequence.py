@@ -61,6 +61,7 @@ class Sequence:
         self.text_len_checked = 0
         self.num_pending = 0
         self.pending_row: Optional[int] = None
+        self.num_failed_batches = 0  # engine steps that failed with this sequence in a batch of several
 
     @property
     def output_token_ids(self) -> List[int]:
