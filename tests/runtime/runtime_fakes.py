@@ -136,7 +136,11 @@ def make_args(**overrides) -> LlmArgs:
 
 
 def make_engine(tokenizer: Optional[FakeTokenizer] = None, poison: Optional[int] = None, **overrides) -> Engine:
-    return Engine(FakeBuiltModel(poison), tokenizer or FakeTokenizer(), make_args(**overrides))
+    """An engine over the toy (``poison``: see :class:`FakeBuiltModel`); ``engine.model.batches`` lists the
+    forwards after its set-up (which runs the memory tokens once, see test_prefix_cache.py)."""
+    engine = Engine(FakeBuiltModel(poison), tokenizer or FakeTokenizer(), make_args(**overrides))
+    engine.model.batches.clear()
+    return engine
 
 
 def run_all(engine: Engine, requests: Dict[str, List[int]], params: Dict[str, SamplingParams],
