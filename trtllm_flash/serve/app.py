@@ -69,7 +69,7 @@ def build_app(model: ServedModel, engine_loop: EngineLoop, max_body_bytes: int =
 
     def check_prompt_chars(body: Any, param: str) -> None:
         chars = body.prompt_chars()
-        if chars > model.max_prompt_chars:
+        if model.max_prompt_chars is not None and chars > model.max_prompt_chars:
             raise bad_request(
                 f"The prompt has {chars} characters, more than max_seq_len ({model.max_seq_len}) tokens can hold "
                 f"(at most {model.max_prompt_chars} characters); shorten it.", param=param,

@@ -37,7 +37,8 @@ class ServedModel:
         num_memory_tokens: memory tokens the tokenizer prepends; excluded from usage counts.
         make_sampling_params: the runtime's ``SamplingParams`` constructor (raises ValueError).
         max_chars_per_token: characters the longest token decodes to: a prompt of more than
-            ``max_seq_len * max_chars_per_token`` characters cannot fit and is refused untokenized.
+            ``max_seq_len * max_chars_per_token`` characters cannot fit and is refused untokenized
+            (None: every prompt is tokenized first; ``trtllm-flash serve`` always sets it).
         max_request_tokens: prompt + answer tokens one request can hold: ``max_seq_len`` or less when
             the KV pool is smaller (None: ``max_seq_len``). A request without ``max_tokens`` may
             generate up to it.
@@ -48,12 +49,12 @@ class ServedModel:
     max_seq_len: int
     num_memory_tokens: int
     make_sampling_params: Callable[..., Any]
-    max_chars_per_token: int
+    max_chars_per_token: Optional[int] = None
     max_request_tokens: Optional[int] = None
 
     @property
-    def max_prompt_chars(self) -> int:
-        return self.max_seq_len * self.max_chars_per_token
+    def max_prompt_chars(self) -> Optional[int]:
+        return None if self.max_chars_per_token is None else self.max_seq_len * self.max_chars_per_token
 
     @property
     def request_token_limit(self) -> int:
