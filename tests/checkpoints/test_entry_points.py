@@ -79,6 +79,7 @@ def test_trtllm_flash_serve(published_dir, reference):
 def _python_m_generate(argv, monkeypatch):
     """``python -m trtllm_flash.generate ARGV`` in this process (the module's ``__main__`` path); its exit code."""
     monkeypatch.setattr(sys, "argv", ["trtllm_flash.generate", *argv])
+    monkeypatch.delitem(sys.modules, "trtllm_flash.generate", raising=False)  # run it fresh, as `python -m` does
     with pytest.raises(SystemExit) as done:
         runpy.run_module("trtllm_flash.generate", run_name="__main__", alter_sys=True)
     return done.value.code
