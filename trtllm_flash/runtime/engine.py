@@ -36,18 +36,16 @@ from trtllm_flash.sampling_params import SamplingParams
 
 class _SampledStep:
     """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
-    ``sequences[i]``'s; a copy into ``host`` (pinned, ``[>= N]``) is queued behind them and ``copied``
-    records its end (both None on the CPU, where ``tokens`` is read directly)."""
+    ``sequences[i]``'s; a copy into ``host`` (``[>= N]``, pinned on CUDA) is queued behind them and ``copied``
+    records its end (None on the CPU, where the copy is synchronous: the same double buffering runs there)."""
 
-    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: Optional[torch.Tensor], copied: Optional[torch.cuda.Event]):
+    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: torch.Tensor, copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
         self._copied = copied
-        if host is None:
-            self._host = tokens
-        else:
-            self._host = host[: tokens.numel()]
-            self._host.copy_(tokens, non_blocking=True)
+        self._host = host[: tokens.numel()]
+        self._host.copy_(tokens, non_blocking=True)
+        if copied is not None:
             copied.record()
 
     def host_tokens(self) -> List[int]:
@@ -101,7 +99,7 @@ class Engine:
         # sampled tokens come back through two pinned buffers, taken in turn: the step in flight holds one
         # while the next step is launched into the other
         on_cuda = self.device.type == "cuda"
-        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
+        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=on_cuda) for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
         #: prompt tokens computed (again after a preemption; the memory-token prefix computed once is not counted)
