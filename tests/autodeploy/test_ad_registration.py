@@ -59,11 +59,12 @@ def test_a_foreign_class_under_our_name_is_refused(autodeploy, monkeypatch):
 
     from trtllm_flash.autodeploy.descriptors import register_attention_descriptors
     from trtllm_flash.autodeploy.factory import FACTORY_NAME, register_model_factory
+    from trtllm_flash.autodeploy.generations import mapping_module
 
     name = sorted(all_descriptors())[0]
     monkeypatch.setitem(AttentionRegistry._attention_registry, name, type("Foreign", (), {}))
     with pytest.raises(RuntimeError, match="already registered by Foreign"):
-        register_attention_descriptors()
+        register_attention_descriptors(mapping_module(autodeploy.registration.generation))
     monkeypatch.setitem(ModelFactoryRegistry._registry, FACTORY_NAME, type("ForeignFactory", (), {}))
     with pytest.raises(RuntimeError, match="already registered by ForeignFactory"):
         register_model_factory()
@@ -77,14 +78,20 @@ def test_stand_in_attention_registry_asserts_on_duplicates(autodeploy):
         AttentionRegistry.register("fla_delta")(object)
 
 
-def test_newer_batch_info_generation_is_refused(autodeploy, monkeypatch):
+def test_newer_batch_info_generation_is_refused_naming_version_features_and_support(autodeploy, monkeypatch):
     from tensorrt_llm._torch.auto_deploy.custom_ops import attention_interface
 
-    from trtllm_flash.autodeploy.upstream import UnsupportedAutoDeployVersion, check_generation
+    from trtllm_flash.autodeploy import register
+    from trtllm_flash.autodeploy.generations import SUPPORTED, UnsupportedAutoDeployVersion
 
     monkeypatch.setattr(attention_interface, "BatchInfo", object, raising=False)
-    with pytest.raises(UnsupportedAutoDeployVersion, match="1.2.1"):
-        check_generation()
+    with pytest.raises(UnsupportedAutoDeployVersion) as err:
+        register()
+    message = str(err.value)
+    import tensorrt_llm
+
+    assert f"TensorRT-LLM {tensorrt_llm.__version__}" in message and "BatchInfo=yes" in message
+    assert all(name in message for name in SUPPORTED)
 
 
 def test_custom_model_class_is_mapped_on_our_factory_only(autodeploy):

@@ -32,22 +32,33 @@ class _ScaleOutput(BaseTransform):
 
 
 def _cm():
-    info = SimpleNamespace(max_batch_size=5, max_seq_len=64, tokens_per_block=16, device=torch.device("cpu"))
+    info = SimpleNamespace(max_batch_size=5, max_seq_len=64, tokens_per_block=16, page_size=16, device=torch.device("cpu"))
     return SimpleNamespace(info=info)
 
 
+def _optimize(gm, config, cm=None):
+    """Run ``config`` ({key: {...}}) through the generation's InferenceOptimizer, as upstream does;
+    returns the graph and the info each transform stored in its meta."""
+    from tensorrt_llm._torch.auto_deploy.transform.optimizer import InferenceOptimizer
+
+    gm = InferenceOptimizer(None, config)(cm or _cm(), gm)
+    return gm, gm.meta["_autodeploy"]["transform_history"]
+
+
 def test_wrapped_pass_gets_its_config_and_context(autodeploy):
-    from tensorrt_llm._torch.auto_deploy.transform.interface import SharedConfig, Stages
+    from tensorrt_llm._torch.auto_deploy.transform.interface import Stages, TransformRegistry
     from tensorrt_llm._torch.auto_deploy.transform.interface import TransformConfig as ADConfig
 
+    from trtllm_flash.autodeploy.generations import mapping_module
     from trtllm_flash.autodeploy.transforms import make_autodeploy_transform
 
-    wrapped = make_autodeploy_transform("scale_output", _ScaleOutput)
+    wrapped = make_autodeploy_transform("scale_output", _ScaleOutput, mapping_module(autodeploy.registration.generation))
     config_class = wrapped.get_config_class()
     assert issubclass(config_class, ADConfig) and config_class.model_fields["factor"].default == 2.0
-    transform = wrapped.from_kwargs(stage="post_load_fusion", factor=3.0)
+    TransformRegistry.register("test_scale_output")(wrapped)
     gm = torch.fx.symbolic_trace(nn.Identity())
-    gm, info = transform(gm, _cm(), None, SharedConfig())
+    gm, history = _optimize(gm, {"test_scale_output": {"stage": "post_load_fusion", "factor": 3.0}})
+    info = history["test_scale_output"]
     assert (info.skipped, info.num_matches) == (False, 1)
     assert _ScaleOutput.seen == {"stage": Stages.POST_LOAD_FUSION.value, "page_size": 16, "max_batch_size": 5}
     torch.testing.assert_close(gm(torch.ones(2)), torch.full((2,), 3.0))
@@ -65,8 +76,6 @@ def test_registered_keys_cover_our_registry_minus_autodeploy_own(autodeploy):
 
 
 def test_wrapped_fuse_mamba_a_log_rewrites_like_ours(autodeploy):
-    from tensorrt_llm._torch.auto_deploy.transform.interface import SharedConfig, TransformRegistry
-
     class Mixer(nn.Module):
         def __init__(self):
             super().__init__()
@@ -78,8 +87,14 @@ def test_wrapped_fuse_mamba_a_log_rewrites_like_ours(autodeploy):
     x = torch.randn(3, 2)
     gm = torch.export.export(Mixer(), (x,)).module()
     expected = gm(x)
-    transform = TransformRegistry.get("trtllm_flash_fuse_mamba_a_log").from_kwargs(stage="post_load_fusion")
-    gm, info = transform(gm, _cm(), None, SharedConfig())
-    assert (info.skipped, info.num_matches) == (False, 1)
+    gm, history = _optimize(gm, {"trtllm_flash_fuse_mamba_a_log": {"stage": "post_load_fusion"}})
+    assert (history["trtllm_flash_fuse_mamba_a_log"].skipped, history["trtllm_flash_fuse_mamba_a_log"].num_matches) == (False, 1)
     assert not any(n.target == torch.ops.aten.exp.default for n in gm.graph.nodes)
     torch.testing.assert_close(gm(x), expected)
+
+
+def test_unregistered_transform_key_fails_when_the_optimizer_is_built(autodeploy):
+    import pytest
+
+    with pytest.raises(KeyError):
+        _optimize(torch.fx.symbolic_trace(nn.Identity()), {"trtllm_flash_no_such_pass": {"stage": "post_load_fusion"}})
