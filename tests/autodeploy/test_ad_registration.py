@@ -40,7 +40,7 @@ def test_names_never_shadow_upstream(autodeploy):
     assert not set(reg.attention_backends) & set(UPSTREAM_BACKENDS)
     assert all(AttentionRegistry.get(n).__name__ == f"Upstream_{n}" for n in UPSTREAM_BACKENDS)
     assert reg.transforms and all(k.startswith("trtllm_flash_") for k in reg.transforms)
-    assert all(TransformRegistry.get(k).__name__ == f"Upstream_{k}" for k in UPSTREAM_TRANSFORMS)
+    assert not any(TransformRegistry.get(k).__module__.startswith("trtllm_flash") for k in UPSTREAM_TRANSFORMS)
     assert reg.model_factory == "TrtllmFlashNemotronFlashForCausalLM"
     assert ModelFactoryRegistry.get("NemotronFlashForCausalLM") is NemotronFlashForCausalLMFactory
     assert "NemotronFlashConfig" not in NemotronFlashForCausalLMFactory._custom_model_mapping
@@ -148,3 +148,16 @@ def test_model_class_loads_the_published_checkpoint_layout(autodeploy):
     for name, tensor in source.state_dict().items():
         torch.testing.assert_close(target.state_dict()[name], tensor, msg=name)
     assert (MEMORY_KEY in published) == bool(config.num_memory_tokens)
+
+
+@pytest.mark.parametrize("key, value, expected", [("dtype", "bfloat16", torch.bfloat16), ("torch_dtype", torch.float16, torch.float16), ("dtype", None, torch.float32)])
+def test_model_is_built_in_the_config_dtype(autodeploy, key, value, expected):
+    from trtllm_flash.autodeploy.factory import NemotronFlashAutoDeployModel
+    from trtllm_flash.config import NemotronFlashConfig
+
+    config = NemotronFlashConfig.from_preset("tiny")
+    setattr(config, key, value)
+    with torch.device("meta"):  # upstream's _build_model builds on the meta device
+        model = NemotronFlashAutoDeployModel._from_config(config)
+    assert {p.dtype for p in model.parameters()} == {expected}
+    assert torch.get_default_dtype() == torch.float32

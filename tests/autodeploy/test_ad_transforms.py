@@ -4,6 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Tuple
 
+import pytest
 import torch
 import torch.nn as nn
 from torch.fx import GraphModule
@@ -98,3 +99,43 @@ def test_unregistered_transform_key_fails_when_the_optimizer_is_built(autodeploy
 
     with pytest.raises(KeyError):
         _optimize(torch.fx.symbolic_trace(nn.Identity()), {"trtllm_flash_no_such_pass": {"stage": "post_load_fusion"}})
+
+
+def _tiny_autodeploy_graph():
+    """Our AutoDeploy model class on the tiny preset, exported the way AutoDeploy's export_to_gm does
+    (keyword inputs), as a plain GraphModule whose inputs are its placeholders; plus the reference logits."""
+    from trtllm_flash.autodeploy.factory import NemotronFlashAutoDeployModel
+    from trtllm_flash.config import NemotronFlashConfig
+
+    config = NemotronFlashConfig.from_preset("tiny")
+    torch.manual_seed(0)
+    model = NemotronFlashAutoDeployModel._from_config(config).eval()
+    ids = torch.randint(0, config.vocab_size, (1, 6))
+    pos = torch.arange(6)[None]
+    with torch.no_grad():
+        (expected,) = model(input_ids=ids, position_ids=pos)
+    exported = torch.export.export(model, (), {"input_ids": ids, "position_ids": pos}, strict=False).module()
+    gm = GraphModule(exported, exported.graph)
+    gm.graph._codegen = torch.fx.graph.CodeGen()
+    gm.recompile()
+    return gm, ids, pos, expected
+
+
+@pytest.mark.parametrize("order", [("gather_logits_before_lm_head", "trtllm_flash_fold_logit_row_norm"), ("trtllm_flash_fold_logit_row_norm", "gather_logits_before_lm_head")])
+def test_fold_logit_row_norm_with_upstreams_gather_before_the_head_in_both_orders(autodeploy, order):
+    from ad_harness import make_sequence_info
+
+    gm, ids, pos, expected = _tiny_autodeploy_graph()
+    info = make_sequence_info(autodeploy, max_seq_len=16, max_batch_size=2, page_size=4, num_blocks=8)
+    cm = SimpleNamespace(info=info)
+    gm, history = _optimize(gm, {key: {"stage": "post_load_fusion"} for key in order}, cm)
+    assert [history[k].num_matches for k in order] == [1, 1]
+    norms = [n for n in gm.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.linalg_vector_norm.default]
+    assert not norms, "the lm_head row norm must be folded into a constant"
+    gather = next(n for n in gm.graph.nodes if n.target == torch.ops.auto_deploy.gather_logits_before_lm_head.default)
+    # upstream gathers the output's producer when it is not a linear: here the division by the row norm
+    assert gather.args[0].target == torch.ops.aten.div.Tensor and next(iter(gather.users)).op == "output"
+    info.nest_sequences([ids[0].tolist()], input_pos=0, logits_gather_indices=[5, 2], logits_gather_info=[2, 1])
+    with torch.no_grad():
+        (logits,) = gm(ids, pos, info._get_arg("logits_gather_indices"), info._get_arg("logits_gather_info_host"))
+    torch.testing.assert_close(logits[0], expected[0, [5, 2]], atol=1e-5, rtol=1e-5)

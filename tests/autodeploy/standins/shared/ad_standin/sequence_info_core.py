@@ -18,7 +18,9 @@
   every sequence; ``position_ids`` default ``input_pos .. input_pos + seq_len``; ``batch_info`` default
   ``[#seq_len > 1, their tokens, #seq_len == 1]``; ``cu_seqlen`` / ``cu_num_pages`` cumulative sums;
   ``cache_loc`` and ``pages_per_seq`` together or neither; ``last_page_len = (input_pos + seq_len - 1) %
-  page_size + 1``; ``use_initial_states`` default ``input_pos > 0``; ``slot_idx`` kept when not given.
+  page_size + 1``; ``use_initial_states`` default ``input_pos > 0``; ``slot_idx`` kept when not given;
+  ``logits_gather_indices`` default every token and ``logits_gather_info = [len(indices), 1]``, both
+  force-copied.
 """
 from __future__ import annotations
 
@@ -120,6 +122,8 @@ class SequenceInfoCore:
         last_page_len: Optional[Sequence[int]] = None,
         slot_idx: Optional[Sequence[int]] = None,
         use_initial_states: Optional[Sequence[bool]] = None,
+        logits_gather_indices: Optional[Sequence[int]] = None,
+        logits_gather_info: Optional[Sequence[int]] = None,
     ) -> None:
         seq_len = [len(ids) for ids in input_ids] if seq_len is None else list(seq_len)
         self._store_arg("seq_len", seq_len)
@@ -154,4 +158,10 @@ class SequenceInfoCore:
         if use_initial_states is None:
             use_initial_states = [p > 0 for p in self.input_pos]
         self._store_arg("use_initial_states", use_initial_states)
+        if logits_gather_indices is None:
+            logits_gather_indices = list(range(self.total_num_tokens))
+        self._store_arg("logits_gather_indices", logits_gather_indices, force_copy=True)
+        if logits_gather_info is None:
+            logits_gather_info = [len(logits_gather_indices), 1]
+        self._store_arg("logits_gather_info", logits_gather_info, force_copy=True)
         self._copy_to_device()

@@ -128,6 +128,19 @@ class BaseTransformCore:
     def _apply(self, gm, cm, factory, shared_config):
         raise NotImplementedError
 
+    def _add_or_retrieve_input(self, gm, cm, name: str):
+        """The graph input ``name`` (a new placeholder after the last one, its SequenceInfo field
+        activated with ``cm.info.activate_arg``), or the existing one."""
+        existing = [n for n in gm.graph.nodes if n.op == "placeholder" and n.name == name]
+        if existing:
+            return existing[0]
+        cm.info.activate_arg(name)
+        last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
+        with gm.graph.inserting_after(last):
+            node = gm.graph.placeholder(name)
+        node.meta["val"] = cm.info._get_arg(name)
+        return node
+
 
 class TransformRegistry:
     _registry: Dict[str, Type[BaseTransformCore]] = {}

@@ -66,6 +66,7 @@ class SequenceInfo(SequenceInfoCore):
             ("cu_seqlen", b + 1, torch.int), ("input_pos", b, torch.int), ("pages_per_seq", b, torch.int),
             ("cu_num_pages", b + 1, torch.int), ("seq_len_with_cache", b, torch.int), ("last_page_len", b, torch.int),
             ("slot_idx", b, torch.long), ("use_initial_states", b, torch.bool), ("batch_info", 3, torch.int),
+            ("logits_gather_indices", t, torch.long), ("logits_gather_info", 2, torch.int),
             ("cache_loc", (adjusted // self.page_size + 1) * b, torch.int),
         ])
 
