@@ -44,12 +44,12 @@ def autodeploy(request):
     sys.path[:0] = paths
     try:
         import tensorrt_llm._torch.auto_deploy as ad
-        from ad_harness import CASES, family_available
+        from ad_harness import CASES, require_family
 
         from trtllm_flash.autodeploy import register
 
         for case in CASES.values():
-            family_available(case)  # imports the family's module where it exists
+            require_family(case)  # imports every family's op module
 
         ad.registration = register()
         ad.target = request.param

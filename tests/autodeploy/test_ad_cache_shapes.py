@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ad_harness import CASES, allocate, family_available, generation, make_cache_config, make_sequence_info, source_node
+from ad_harness import CASES, require_family, allocate, generation, make_cache_config, make_sequence_info, source_node
 
 from trtllm_flash.ops.interface import PagedKVCache, StateCache, get_descriptor
 from trtllm_flash.runtime.cache_manager import CacheManager
@@ -64,9 +64,7 @@ def test_kv_dtype_follows_the_cache_config(autodeploy):
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_descriptor_cache_initializers_match_cache_manager(autodeploy, case_id):
     case = CASES[case_id]
-    ok, reason = family_available(case)
-    if not ok:
-        pytest.skip(reason)
+    require_family(case)
     from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
 
     from trtllm_flash.autodeploy import register
