@@ -108,7 +108,7 @@ MUTATIONS = (
              "drop_sorted = mass_before >= top_p.unsqueeze(-1)", "drop_sorted = mass_before > top_p.unsqueeze(-1) + 1",
              ("tests/runtime",), "top_p never drops a token"),
     Mutation("sampling-temperature-ignored", "runtime", "trtllm_flash/runtime/sampling.py",
-             "scaled = logits.index_select(0, rows).float() / temperature", "scaled = logits.index_select(0, rows).float()",
+             "scaled = logits.index_select(0, index).float() / temperature", "scaled = logits.index_select(0, index).float()",
              ("tests/runtime",), "sampling ignores temperature"),
     Mutation("seed-ignored", "runtime", "trtllm_flash/runtime/sampling.py",
              "        generator.manual_seed(seed)", "        generator.seed()",
