@@ -37,13 +37,16 @@ class CompletionOutput:
 
 @dataclass
 class RequestOutput:
-    """The result for one prompt; ``error`` says why the request failed (its outputs are then empty)."""
+    """The result for one prompt; ``error`` says why the request failed (its outputs are then empty);
+    ``num_cached_tokens``: tokens of ``prompt_token_ids`` (memory tokens included) taken from the
+    engine's prefix cache instead of being prefilled (the first completion's, when ``n`` > 1)."""
 
     request_id: str
     prompt: Optional[str]
     prompt_token_ids: List[int]
     outputs: List[CompletionOutput] = field(default_factory=list)
     error: Optional[str] = None
+    num_cached_tokens: int = 0
 
 
 class LLM:
@@ -101,6 +104,8 @@ class LLM:
                     continue
                 result, completion, _ = live[delta.request_id]
                 completion.token_ids.extend(delta.new_token_ids)
+                if completion.index == 0:
+                    result.num_cached_tokens = delta.num_cached_tokens
                 if delta.error:
                     result.error = delta.error
                 if delta.finished:

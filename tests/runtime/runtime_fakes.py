@@ -131,7 +131,11 @@ def make_args(**overrides) -> LlmArgs:
 
 
 def make_engine(tokenizer: Optional[FakeTokenizer] = None, **overrides) -> Engine:
-    return Engine(FakeBuiltModel(), tokenizer or FakeTokenizer(), make_args(**overrides))
+    """An engine over the toy; ``engine.model.batches`` lists the forwards after its set-up (which runs
+    the memory tokens once, see test_prefix_cache.py)."""
+    engine = Engine(FakeBuiltModel(), tokenizer or FakeTokenizer(), make_args(**overrides))
+    engine.model.batches.clear()
+    return engine
 
 
 def run_all(engine: Engine, requests: Dict[str, List[int]], params: Dict[str, SamplingParams],

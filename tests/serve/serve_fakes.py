@@ -49,6 +49,7 @@ class Delta:
     finished: bool
     finish_reason: Optional[str]
     error: Optional[str] = None
+    num_cached_tokens: int = 0
 
 
 class FakeEngine:

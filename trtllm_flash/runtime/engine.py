@@ -9,6 +9,12 @@ The overlap scheduler (on unless ``disable_overlap_scheduler``) keeps the GPU bu
 works: step ``n + 1`` is launched before the tokens of step ``n`` are read, its decode inputs gathered
 on the GPU from step ``n``'s sampled tokens; the host then reads step ``n``'s tokens, checks the stop
 conditions and reports them while step ``n + 1`` runs.
+
+Prefix caching (:mod:`trtllm_flash.runtime.prefix_cache`): at construction the engine computes the
+state after the model's memory tokens once (unless ``kv_cache_config.reuse_memory_tokens`` is false)
+and every prompt that starts with them resumes from it. With ``kv_cache_config.enable_block_reuse``
+it also records the pages of every prefill chunk, a snapshot at each chunk end on a page boundary and
+one at the end of every finished sequence.
 """
 from __future__ import annotations
 
@@ -20,8 +26,9 @@ import torch
 
 from trtllm_flash.ops.metadata import BatchMetadata, metadata_arrays
 from trtllm_flash.runtime.cache_manager import CacheManager
+from trtllm_flash.runtime.prefix_cache import PrefixCache
 from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
-from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
+from trtllm_flash.runtime.scheduler import ScheduledBatch, ScheduledChunk, Scheduler
 from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence, SequenceStatus
 from trtllm_flash.runtime.staging import HostToDeviceStager
 from trtllm_flash.sampling_params import SamplingParams
@@ -67,6 +74,10 @@ class Engine:
         self.args = args
         self.device = torch.device(device) if device is not None else args.resolved_device()
         kv = args.kv_cache_config
+        config = built_model.config
+        num_memory = int(getattr(config, "num_memory_tokens", 0) or 0)
+        self.memory_token_ids = list(range(int(config.vocab_size), int(config.vocab_size) + num_memory)) if kv.reuse_memory_tokens else []
+        pin_rows = 1 if self.memory_token_ids else 0
         self.cache_manager = CacheManager(
             built_model.cache_specs,
             max_batch_size=args.max_batch_size,
@@ -75,12 +86,13 @@ class Engine:
             num_pages=None if kv.max_tokens is None else -(-kv.max_tokens // kv.tokens_per_block) + 1,
             device=self.device,
             free_memory_fraction=kv.free_gpu_memory_fraction,
+            num_snapshots=pin_rows + (kv.max_snapshots if kv.enable_block_reuse else 0),
         )
+        self.prefix_cache = PrefixCache(self.cache_manager, kv.enable_block_reuse, pin_rows)
         self.stager = HostToDeviceStager(self.device)
-        self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill)
+        self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill, self.prefix_cache)
         self.eos_token_ids = _as_id_set(getattr(tokenizer, "eos_token_id", None))
-        config = built_model.config
-        self.max_token_id = int(config.vocab_size) + int(getattr(config, "num_memory_tokens", 0) or 0)
+        self.max_token_id = int(config.vocab_size) + num_memory
         self._sequences: Dict[str, Sequence] = {}
         self._pending: List[RequestOutputDelta] = []
         self._arrivals = itertools.count()
@@ -92,6 +104,27 @@ class Engine:
         self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
+        #: prompt tokens computed (again after a preemption; the memory-token prefix computed once is not counted)
+        self.num_prefilled_tokens = 0
+        self._compute_memory_prefix()
+
+    def _compute_memory_prefix(self) -> None:
+        """Run the memory tokens once (in chunks of ``max_num_tokens``) and pin their pages and state
+        in the prefix cache, so that no request prefills them."""
+        ids = self.memory_token_ids
+        if not ids:
+            return
+        seq = Sequence("<memory-token prefix>", ids, SamplingParams(max_tokens=1), -1, None)
+        seq.slot = self.cache_manager.allocate_slot()
+        if not self.cache_manager.ensure_pages(seq.request_id, len(ids)):
+            raise ValueError(f"the KV cache ({self.cache_manager.num_pages - 1} pages) cannot hold the {len(ids)} memory tokens; raise kv_cache_config.max_tokens")
+        while seq.num_computed < len(ids):
+            chunk = ScheduledChunk(seq, min(len(ids) - seq.num_computed, self.args.max_num_tokens), needs_logits=False)
+            self._forward(ScheduledBatch(prefills=[chunk]))
+            seq.num_computed += chunk.num_tokens
+        self.prefix_cache.record(seq.request_id, ids, seq.slot, len(ids), snapshot=True, pinned=True)
+        self.cache_manager.free_pages(seq.request_id)
+        self.cache_manager.free_slot(seq.slot)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -112,19 +145,21 @@ class Engine:
             raise ValueError(f"prompt token id {bad[0]!r} is not an integer in [0, {self.max_token_id})")
         if params.n != 1:
             raise ValueError(f"the engine runs one completion per request, got n={params.n}; add n requests (LLM.generate does)")
-        self._check_length(len(ids), params.max_tokens)
+        memory = self.memory_token_ids
+        shared = self.cache_manager.reserved_pages if len(ids) > len(memory) and ids[: len(memory)] == memory else 0
+        self._check_length(len(ids), params.max_tokens, shared)
         generator = make_generator(params.seed, self.device)
         seq = Sequence(request_id, ids, params, next(self._arrivals), generator)
         self._sequences[request_id] = seq
         self.scheduler.add(seq)
 
-    def _check_length(self, prompt_len: int, max_tokens: int) -> None:
+    def _check_length(self, prompt_len: int, max_tokens: int, shared_pages: int) -> None:
         limit = self.args.max_seq_len
         if prompt_len >= limit:
             raise ValueError(f"the prompt has {prompt_len} tokens (memory tokens included) but max_seq_len is {limit}: shorten it to at most {limit - 1} tokens")
         if prompt_len + max_tokens > limit:
             raise ValueError(f"prompt ({prompt_len} tokens) + max_tokens ({max_tokens}) exceeds max_seq_len {limit}: set max_tokens <= {limit - prompt_len}")
-        if not self.cache_manager.can_hold(prompt_len + max_tokens):
+        if not self.cache_manager.can_hold(prompt_len + max_tokens, shared_pages):
             raise ValueError(
                 f"prompt + max_tokens ({prompt_len + max_tokens} tokens) needs more KV pages than the cache holds "
                 f"({self.cache_manager.num_pages - 1} of {self.cache_manager.page_size} tokens); lower max_tokens or raise kv_cache_config.max_tokens"
@@ -145,8 +180,11 @@ class Engine:
         return bool(self._sequences or self._pending or self._in_flight)
 
     @property
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> Dict[str, float]:
+        """Queue, cache and prefix-cache counters; ``prefix_cache_hit_rate`` = reused tokens / (reused
+        + prefilled tokens) over the engine's life."""
         cache = self.cache_manager
+        reused = self.scheduler.num_reused_tokens
         return {
             "num_running": len(self.scheduler.running),
             "num_waiting": len(self.scheduler.waiting),
@@ -154,6 +192,11 @@ class Engine:
             "num_free_pages": cache.num_free_pages,
             "num_used_slots": cache.num_used_slots,
             "num_preemptions": self.scheduler.num_preemptions,
+            "num_cached_pages": cache.num_cached_pages,
+            "num_prefix_snapshots": self.prefix_cache.num_snapshots,
+            "num_prefilled_tokens": self.num_prefilled_tokens,
+            "num_reused_tokens": reused,
+            "prefix_cache_hit_rate": reused / max(1, reused + self.num_prefilled_tokens),
         }
 
     # -- the step ------------------------------------------------------------------------------
@@ -188,7 +231,12 @@ class Engine:
         Every sampled sequence gets a pending token; None when no chunk samples."""
         logits = self._forward(batch)
         for chunk in batch.chunks:
-            chunk.seq.num_computed += chunk.num_tokens
+            seq = chunk.seq
+            if seq.num_computed < seq.prompt_len:
+                self.num_prefilled_tokens += min(chunk.num_tokens, seq.prompt_len - seq.num_computed)
+            seq.num_computed += chunk.num_tokens
+        for chunk in batch.prefills:
+            self._record_prefix(chunk.seq, snapshot=chunk.seq.num_computed % self.cache_manager.page_size == 0)
         sampled = [c.seq for c in batch.chunks if c.needs_logits]
         if not sampled:
             return None
@@ -208,10 +256,19 @@ class Engine:
             seq.resolve_pending(token)
             reason = self._finish_reason(seq, token)
             if reason is not None:
+                self._record_prefix(seq, snapshot=True)  # the next chat turn resumes from here
                 self.scheduler.remove(seq)
                 del self._sequences[seq.request_id]
-            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
+            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason, num_cached_tokens=seq.num_cached_tokens or 0))
         return deltas
+
+    def _record_prefix(self, seq: Sequence, snapshot: bool) -> None:
+        """Give the prefix cache ``seq``'s computed pages (and its state, when ``snapshot``); with the
+        overlap scheduler the copies are queued behind the step that computed them. A sequence
+        preempted since (no slot) has nothing to give."""
+        if seq.slot is None or seq.num_computed == 0:
+            return
+        self.prefix_cache.record(seq.request_id, seq.token_ids, seq.slot, seq.num_computed, snapshot)
 
     def _forward(self, batch: ScheduledBatch) -> torch.Tensor:
         """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row

@@ -8,7 +8,9 @@ Each step the scheduler visits the running sequences oldest first, then admits w
   (a preempted sequence recomputing its cache is always chunked, or it could never fit again);
   without chunking a fresh prompt runs whole or waits;
 * a waiting sequence is admitted (first come, first served, no overtaking) while a state slot, the
-  budget and KV pages for its first chunk last — otherwise it waits;
+  budget and KV pages for its first chunk last — otherwise it waits. It starts from the longest
+  cached prefix of its tokens (:class:`~trtllm_flash.runtime.prefix_cache.PrefixCache`: shared pages
+  and a state snapshot), and when the cache proposes a split point its first chunk ends there;
 * a running sequence that needs pages the pool does not have preempts the newest running sequence
   (frees its slot and pages and requeues it at the front of the queue to recompute from its prompt +
   generated tokens), itself if it is the newest. The oldest sequence therefore always progresses.
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, List, Tuple
+from typing import Deque, List, Optional, Tuple
 
 from trtllm_flash.runtime.cache_manager import CacheManager
+from trtllm_flash.runtime.prefix_cache import PrefixCache
 from trtllm_flash.runtime.sequence import Sequence, SequenceStatus
 
 
@@ -59,17 +62,22 @@ class ScheduledBatch:
 
 
 class Scheduler:
-    """Owns the waiting queue and the running list; allocates and frees through ``cache``."""
+    """Owns the waiting queue and the running list; allocates and frees through ``cache``; admits
+    sequences from the longest prefix ``prefix_cache`` holds (None: a cache that only hands out slots
+    and pages, every sequence computed from token 0)."""
 
-    def __init__(self, cache: CacheManager, max_num_tokens: int, enable_chunked_prefill: bool):
+    def __init__(self, cache: CacheManager, max_num_tokens: int, enable_chunked_prefill: bool, prefix_cache: Optional[PrefixCache] = None):
         if max_num_tokens < 1:
             raise ValueError(f"max_num_tokens must be >= 1, got {max_num_tokens}")
         self.cache = cache
+        self.prefix_cache = prefix_cache
         self.max_num_tokens = max_num_tokens
         self.enable_chunked_prefill = enable_chunked_prefill
         self.waiting: Deque[Sequence] = deque()
         self.running: List[Sequence] = []
         self.num_preemptions = 0
+        #: tokens admitted sequences skipped by starting from a cached prefix
+        self.num_reused_tokens = 0
         #: sequences that can never run (their cache cannot grow even alone), with the reason
         self.failed: List[Tuple[Sequence, str]] = []
 
@@ -109,34 +117,52 @@ class Scheduler:
             seq = self.waiting[0]
             if seq.num_pending:
                 break
-            want = self._chunk_size(seq, budget)
-            if want == 0 or not self._admit(seq, want):
+            want = self._admit(seq, budget)
+            if want == 0:
                 break
-            batch.prefills.append(ScheduledChunk(seq, want, want == len(seq.token_ids)))
+            batch.prefills.append(ScheduledChunk(seq, want, seq.num_computed + want == len(seq.token_ids)))
             budget -= want
         return batch
 
-    def _chunk_size(self, seq: Sequence, available: int) -> int:
-        """Tokens ``seq`` brings when ``available`` tokens of budget are left (0: it waits)."""
+    def _chunk_size(self, seq: Sequence, available: int, first: bool = False) -> int:
+        """Tokens ``seq`` brings when ``available`` tokens of budget are left (0: it waits); ``first``:
+        the first chunk of an admission, which without chunked prefill runs whole or waits. A chunk
+        ends at ``seq.chunk_stop`` (a split point the prefix cache asked for) when it is ahead."""
         if available <= 0:
             return 0
         remaining = seq.num_uncomputed
-        if self.enable_chunked_prefill or seq.num_computed > 0 or seq.is_recompute:
+        if seq.chunk_stop is not None and seq.chunk_stop > seq.num_computed:
+            remaining = seq.chunk_stop - seq.num_computed
+        if self.enable_chunked_prefill or not first or seq.is_recompute:
             return min(remaining, available)
         return remaining if remaining <= available else 0
 
-    def _admit(self, seq: Sequence, num_tokens: int) -> bool:
+    def _admit(self, seq: Sequence, budget: int) -> int:
+        """Admit the head of the queue from its longest cached prefix; the tokens of its first chunk,
+        0 (nothing held) when the slot, budget or pages run short."""
         slot = self.cache.allocate_slot()
         if slot is None:
-            return False
-        if not self.cache.ensure_pages(seq.request_id, num_tokens):
+            return 0
+        match = self.prefix_cache.match(seq.token_ids) if self.prefix_cache is not None else None
+        seq.num_computed = match.position if match is not None else 0
+        seq.chunk_stop = match.split_at if match is not None else None
+        want = self._chunk_size(seq, budget, first=True)
+        length = seq.num_computed + want
+        admitted = want > 0 and (
+            self.prefix_cache.admit(seq.request_id, slot, match, length) if match is not None else self.cache.ensure_pages(seq.request_id, length)
+        )
+        if not admitted:
+            seq.num_computed, seq.chunk_stop = 0, None
             self.cache.free_slot(slot)
-            return False
+            return 0
         self.waiting.popleft()
         seq.slot = slot
         seq.status = SequenceStatus.RUNNING
+        if seq.num_cached_tokens is None:
+            seq.num_cached_tokens = seq.num_computed
+        self.num_reused_tokens += seq.num_computed
         self.running.append(seq)
-        return True
+        return want
 
     def _grow(self, seq: Sequence, length: int) -> bool:
         """Pages for ``length`` tokens of running ``seq``, preempting the newest running sequences as
@@ -158,6 +184,7 @@ class Scheduler:
         self.running.remove(seq)
         self._release(seq)
         seq.num_computed = 0
+        seq.chunk_stop = None
         seq.status = SequenceStatus.WAITING
         self.waiting.appendleft(seq)
         self.num_preemptions += 1

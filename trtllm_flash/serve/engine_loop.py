@@ -32,11 +32,13 @@ class EngineFailed(Exception):
 
 @dataclass
 class RequestUpdate:
-    """What a request stream yields: new tokens, and when finished, why."""
+    """What a request stream yields: new tokens, and when finished, why; ``num_cached_tokens``: prompt
+    tokens (memory tokens included) the engine took from its prefix cache."""
 
     new_token_ids: List[int]
     finished: bool
     finish_reason: Optional[str]
+    num_cached_tokens: int = 0
 
 
 @dataclass
@@ -244,7 +246,7 @@ class EngineLoop:
                 self._live.pop(delta.request_id)
                 routed.append((stream, EngineFailed(str(delta.error))))
                 continue
-            routed.append((stream, RequestUpdate(list(delta.new_token_ids), delta.finished, delta.finish_reason)))
+            routed.append((stream, RequestUpdate(list(delta.new_token_ids), delta.finished, delta.finish_reason, delta.num_cached_tokens)))
             if delta.finished:
                 self._live.pop(delta.request_id)
         if routed:

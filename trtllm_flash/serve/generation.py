@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from .detokenizer import IncrementalDetokenizer
 from .engine_loop import EngineFailed, EngineLoop, Overloaded, RequestStream
 from .errors import APIError, bad_request, internal_error, overloaded
-from .protocol import SamplingFields, Usage, new_id, unsupported_field
+from .protocol import PromptTokensDetails, SamplingFields, Usage, new_id, unsupported_field
 from .responses import ChatResponses, CompletionResponses
 
 Responses = Union[ChatResponses, CompletionResponses]
@@ -66,7 +66,7 @@ class GenerationService:
         except EngineFailed as exc:
             raise APIError(503, f"The engine is unavailable: {exc}", "server_error", code="engine_unavailable") from exc
         answer = _Answer(stream, IncrementalDetokenizer(self.model.tokenizer, body.stop_strings()),
-                         len(prompt_token_ids) - self.model.num_memory_tokens)
+                         len(prompt_token_ids) - self.model.num_memory_tokens, self.model.num_memory_tokens)
         if body.stream:
             events = self._events(answer, responses, body.include_usage())
             return _EngineStreamResponse(events, on_close=lambda: self.engine_loop.release(stream))
@@ -129,16 +129,19 @@ class GenerationService:
 class _Answer:
     """The text of one request as it is generated, its finish reason and its usage counts."""
 
-    def __init__(self, stream: RequestStream, detokenizer: IncrementalDetokenizer, prompt_tokens: int):
+    def __init__(self, stream: RequestStream, detokenizer: IncrementalDetokenizer, prompt_tokens: int, num_memory_tokens: int):
         self._stream = stream
         self._detokenizer = detokenizer
         self._prompt_tokens = prompt_tokens
+        self._num_memory_tokens = num_memory_tokens
+        self._cached_tokens = 0
         self.finish_reason: Optional[str] = None
 
     async def pieces(self) -> AsyncIterator[str]:
         """Text pieces until the answer is complete; raises :class:`APIError` if the engine failed it."""
         try:
             async for update in self._stream:
+                self._cached_tokens = max(0, update.num_cached_tokens - self._num_memory_tokens)
                 text = self._detokenizer.add(update.new_token_ids, update.finished)
                 if text:
                     yield text
@@ -155,7 +158,8 @@ class _Answer:
     def usage(self) -> Usage:
         completion = self._detokenizer.num_tokens
         return Usage(prompt_tokens=self._prompt_tokens, completion_tokens=completion,
-                     total_tokens=self._prompt_tokens + completion)
+                     total_tokens=self._prompt_tokens + completion,
+                     prompt_tokens_details=PromptTokensDetails(cached_tokens=self._cached_tokens))
 
 
 class _EngineStreamResponse(StreamingResponse):

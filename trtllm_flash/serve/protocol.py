@@ -121,12 +121,20 @@ def now() -> int:
     return int(time.time())
 
 
+class PromptTokensDetails(BaseModel):
+    """``cached_tokens``: prompt tokens taken from the prefix cache instead of being prefilled."""
+
+    cached_tokens: int = 0
+
+
 class Usage(BaseModel):
-    """Token counts; ``prompt_tokens`` excludes the memory tokens the tokenizer prepends."""
+    """Token counts; ``prompt_tokens`` and ``prompt_tokens_details.cached_tokens`` exclude the memory
+    tokens the tokenizer prepends."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
 
 
 class ErrorBody(BaseModel):
