@@ -63,7 +63,7 @@ def bench_llm_args(preset: str, yaml_path: Optional[str], **settings):
 
 
 def engine_decode(preset: str, prompt_ids: List[int], new_tokens: int, backend: str, repeats: int,
-                  yaml_path: Optional[str] = None, decode_steps: Optional[int] = None) -> Dict[str, object]:
+                  yaml_path: Optional[str] = None, decode_steps: Optional[int] = None, fp8: bool = False) -> Dict[str, object]:
     """Build the preset with ``backend`` (batch-1 graph) and time prefill and the decode steps (the
     engine's default overlap scheduler on), ``repeats`` times on the one engine."""
     from trtllm_flash.llm import LLM
@@ -80,6 +80,8 @@ def engine_decode(preset: str, prompt_ids: List[int], new_tokens: int, backend: 
     )
     if decode_steps is not None:
         settings["decode_steps_per_launch"] = decode_steps
+    if fp8:
+        settings["transforms"] = {"quantize_fp8_weights": {"enabled": True}}
     llm = LLM(args=bench_llm_args(preset, yaml_path, **settings))
     engine = llm.engine
     params = SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True)
@@ -118,6 +120,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed 8k generations per preset (median and spread reported)")
     parser.add_argument("--yaml", default=None, help="build with this LlmArgs YAML's transforms (e.g. examples/auto_deploy/nemotron_flash.yaml)")
     parser.add_argument("--decode-steps", type=int, default=None, help="decode_steps_per_launch of the engine (default: the LlmArgs default)")
+    parser.add_argument("--fp8", action="store_true", help="FP8 weights (transforms.quantize_fp8_weights); the floor stays the bf16 one")
     parser.add_argument("--name", default=None, help="result file name (default: decode[_<backend>][_yaml][_k<steps>])")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -135,7 +138,7 @@ def main(argv=None) -> None:
         del reference
         gc.collect()
         torch.cuda.empty_cache()
-        run = engine_decode(preset, prompt_ids, args.new_tokens, args.backend, args.repeats, args.yaml, args.decode_steps)
+        run = engine_decode(preset, prompt_ids, args.new_tokens, args.backend, args.repeats, args.yaml, args.decode_steps, args.fp8)
         runs_ms = [seconds / run["decoded_tokens"] * 1e3 for seconds in run["decode_s"]]
         stats = spread(runs_ms)
         ms_per_token = stats["median"]
@@ -165,9 +168,10 @@ def main(argv=None) -> None:
         torch.cuda.empty_cache()
     meta = {"device": device_name(), "copy_bandwidth_GBps": bandwidth, "reference_tokens": args.reference_tokens,
             "backend": args.backend, "yaml": args.yaml, "decode_steps_per_launch": args.decode_steps, "repeats": args.repeats,
+            "fp8_weights": args.fp8, "floor_note": "floor = bf16 weight bytes / copy bandwidth (also for --fp8 runs)",
             "paper_note": "paper figures are the paper's H100 deployment; x_vs_paper_H100 on another GPU is a cross-GPU ratio"}
     name = args.name or "decode" + ("" if args.backend == "torch-cudagraph" else f"_{args.backend}") + ("_yaml" if args.yaml else "") + (
-        f"_k{args.decode_steps}" if args.decode_steps else "")
+        f"_k{args.decode_steps}" if args.decode_steps else "") + ("_fp8" if args.fp8 else "")
     write_results(
         name,
         rows,
