@@ -21,11 +21,21 @@ and have k tokens of ``max_tokens`` left (and KV pages for them) runs k decode s
 (:mod:`trtllm_flash.runtime.multi_step`); the host reads the k tokens per request at once and checks
 the stop conditions token by token, dropping the tokens computed past a stop. Any other batch runs one
 step.
+
+One request never fails the others. Its sampling parameters are validated when it is added; a row
+that still cannot be sampled (:class:`~trtllm_flash.runtime.sampling.RowSamplingError`) fails that
+request alone, the other rows keeping the tokens they drew. A forward that raises fails its request
+when it ran alone; with several requests in the batch the culprit is unknown, so every one of them is
+*set aside* (cache freed, to be recomputed from its tokens, as after a preemption) and retried alone,
+one at a time, until it has sampled a token alone: the one that fails alone gets the error, the
+others go on with the tokens they would have had.
 """
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, List, Optional, Sequence as Seq
+import logging
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 import torch
@@ -33,29 +43,33 @@ import torch
 from trtllm_flash.ops.metadata import BatchMetadata, metadata_arrays
 from trtllm_flash.runtime.cache_manager import CacheManager
 from trtllm_flash.runtime.prefix_cache import PrefixCache
-from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
+from trtllm_flash.runtime.sampling import RowSamplingError, find_stop_string, make_generator, sample
 from trtllm_flash.runtime.scheduler import ScheduledBatch, ScheduledChunk, Scheduler
 from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence, SequenceStatus
 from trtllm_flash.runtime.staging import HostToDeviceStager
 from trtllm_flash.sampling_params import SamplingParams
 
+logger = logging.getLogger(__name__)
+
+#: a request in this many failed batches is failed itself (a failure that needs several requests together
+#: would otherwise set them aside and retry them for ever)
+MAX_FAILED_BATCHES = 3
+
 
 class _SampledStep:
     """The tokens one launch sampled: column ``i`` of ``tokens`` (int64 ``[k, N]`` on the device, one row
     per decode step) is ``sequences[i]``'s; ``last`` (``[N]``) feeds the next launch. A copy into ``host``
-    (pinned, ``[>= k * N]``) is queued behind them and ``copied`` records its end (both None on the CPU,
-    where ``tokens`` is read directly)."""
+    (``[>= k * N]``, pinned on CUDA) is queued behind them and ``copied`` records its end (None on the
+    CPU, where the copy is synchronous: the same double buffering runs there)."""
 
-    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: Optional[torch.Tensor], copied: Optional[torch.cuda.Event]):
+    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: torch.Tensor, copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
         self.last = tokens[-1]
         self._copied = copied
-        if host is None:
-            self._host = tokens
-        else:
-            self._host = host[: tokens.numel()].view(tokens.shape)
-            self._host.copy_(tokens, non_blocking=True)
+        self._host = host[: tokens.numel()].view(tokens.shape)
+        self._host.copy_(tokens, non_blocking=True)
+        if copied is not None:
             copied.record()
 
     def host_tokens(self) -> List[List[int]]:
@@ -111,9 +125,11 @@ class Engine:
         # while the next step is launched into the other
         on_cuda = self.device.type == "cuda"
         rows = args.max_batch_size * self.steps_per_launch
-        self._token_buffers = [torch.empty(rows, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
+        self._token_buffers = [torch.empty(rows, dtype=torch.int64, pin_memory=on_cuda) for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
+        self._suspects: Deque[Sequence] = deque()  # set aside after a failed step, to be retried alone
+        self.num_failed_steps = 0
         #: prompt tokens computed (again after a preemption; the memory-token prefix computed once is not counted)
         self.num_prefilled_tokens = 0
         self._compute_memory_prefix()
@@ -177,6 +193,13 @@ class Engine:
         if not self.args.enable_chunked_prefill and prompt_len > self.args.max_num_tokens:
             raise ValueError(f"the prompt has {prompt_len} tokens but max_num_tokens is {self.args.max_num_tokens}: set enable_chunked_prefill true or raise max_num_tokens")
 
+    @property
+    def max_request_tokens(self) -> int:
+        """Prompt + generated tokens one request can reach: ``max_seq_len``, or less when the KV pool
+        (every page but the sentinel) holds fewer tokens."""
+        cache = self.cache_manager
+        return min(self.args.max_seq_len, (cache.num_pages - 1) * cache.page_size)
+
     def abort_request(self, request_id: str) -> None:
         """Stop ``request_id`` and free its slot and pages now; the next step reports it with
         finish_reason ``"abort"``. Unknown or finished ids are ignored."""
@@ -202,6 +225,7 @@ class Engine:
             "num_free_pages": cache.num_free_pages,
             "num_used_slots": cache.num_used_slots,
             "num_preemptions": self.scheduler.num_preemptions,
+            "num_failed_steps": self.num_failed_steps,
             "num_cached_pages": cache.num_cached_pages,
             "num_prefix_snapshots": self.prefix_cache.num_snapshots,
             "num_prefilled_tokens": self.num_prefilled_tokens,
@@ -218,17 +242,67 @@ class Engine:
         the tokens of the *previous* step while the GPU works: a request's tokens arrive one step later,
         and a request that stopped is computed one step too many (that token is dropped).
         """
-        deltas, self._pending = self._pending, []
+        deltas: List[RequestOutputDelta] = []
+        self._next_alone()
         batch = self.scheduler.schedule()
         deltas.extend(self._take_failures())
-        launched = self._launch(batch) if batch else None
+        launched = self._launch_guarded(batch) if batch else None
         previous, self._in_flight = self._in_flight, launched
         if previous is not None:
             deltas.extend(self._read_tokens(previous))
         if not self.overlap and launched is not None:
             self._in_flight = None
             deltas.extend(self._read_tokens(launched))
+        deltas.extend(self._pending)  # aborts, and requests failed during this step
+        self._pending = []
         return deltas
+
+    def _launch_guarded(self, batch: ScheduledBatch) -> Optional[_SampledStep]:
+        """:meth:`_launch`, or when the forward raises: fail its request if it ran alone, else set every
+        request of the batch aside to be retried alone (a half-run forward leaves no trace: the caches of
+        the requests set aside are recomputed)."""
+        try:
+            launched = self._launch(batch)
+        except Exception as exc:
+            self.num_failed_steps += 1
+            reason = f"the engine step failed: {type(exc).__name__}: {exc}"
+            seqs = [chunk.seq for chunk in batch.chunks]
+            if len(seqs) == 1:
+                self._fail(seqs[0], reason)
+                return None
+            logger.warning("%s; retrying its %d requests one at a time", reason, len(seqs))
+            for seq in seqs:
+                seq.num_failed_batches += 1
+                if seq.num_failed_batches >= MAX_FAILED_BATCHES:
+                    self._fail(seq, f"{reason} (in {seq.num_failed_batches} batches)")
+                    continue
+                self.scheduler.set_aside(seq)
+                self._suspects.append(seq)
+            return None
+        solo = self.scheduler.solo
+        if solo is not None and launched is not None and solo in launched.sequences:
+            self.scheduler.solo = None  # it sampled a token alone: cleared
+        return launched
+
+    def _next_alone(self) -> None:
+        """Give the scheduler the next request set aside to run alone, once the previous one is done."""
+        solo = self.scheduler.solo
+        if solo is not None and solo.status is not SequenceStatus.FINISHED:
+            return
+        self.scheduler.solo = None
+        while self._suspects:
+            seq = self._suspects.popleft()
+            if seq.status is not SequenceStatus.FINISHED:
+                self.scheduler.add(seq, front=True)
+                self.scheduler.solo = seq
+                return
+
+    def _fail(self, seq: Sequence, reason: str) -> None:
+        """End ``seq`` with ``reason`` as its error (reported by this step) and free its cache."""
+        logger.warning("request %s failed: %s", seq.request_id, reason)
+        self.scheduler.remove(seq)
+        del self._sequences[seq.request_id]
+        self._pending.append(RequestOutputDelta(seq.request_id, [], True, None, reason))
 
     def _take_failures(self) -> List[RequestOutputDelta]:
         failed, self.scheduler.failed = self.scheduler.failed, []
@@ -253,9 +327,15 @@ class Engine:
         sampled = [c.seq for c in batch.chunks if c.needs_logits]
         if not sampled:
             return None
-        tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
+        try:
+            tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
+        except RowSamplingError as err:
+            tokens = err.tokens
+            for row, reason in err.errors.items():
+                self._fail(sampled[row], reason)
         for row, seq in enumerate(sampled):
-            seq.append_pending(row)
+            if seq.status is not SequenceStatus.FINISHED:
+                seq.append_pending(row)
         return self._sampled(sampled, tokens.view(1, -1))
 
     def _steps_for(self, batch: ScheduledBatch) -> int:

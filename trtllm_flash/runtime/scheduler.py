@@ -20,6 +20,9 @@ With the overlap scheduler a sequence's newest token may still be pending (on th
 all its ``max_tokens`` (pending ones included) is not scheduled again; a preempted sequence is not
 readmitted before its pending token is known, since its recompute needs every token's value.
 
+While ``solo`` is set (the engine isolating a request after a failed step), only that sequence is
+scheduled: the batch holds it alone.
+
 The batch lists prefill chunks first, then decodes, as the flattened-batch metadata requires.
 """
 from __future__ import annotations
@@ -80,9 +83,26 @@ class Scheduler:
         self.num_reused_tokens = 0
         #: sequences that can never run (their cache cannot grow even alone), with the reason
         self.failed: List[Tuple[Sequence, str]] = []
+        #: when set, the only sequence scheduled (it must be running or at the front of ``waiting``)
+        self.solo: Optional[Sequence] = None
 
-    def add(self, seq: Sequence) -> None:
-        self.waiting.append(seq)
+    def add(self, seq: Sequence, front: bool = False) -> None:
+        if front:
+            self.waiting.appendleft(seq)
+        else:
+            self.waiting.append(seq)
+
+    def set_aside(self, seq: Sequence) -> None:
+        """Take running or waiting ``seq`` out of the queues, freeing its cache, to be added again
+        later: it then recomputes its cache from its prompt + generated tokens, as after preemption."""
+        if seq.status is SequenceStatus.RUNNING:
+            self.running.remove(seq)
+            self._release(seq)
+        elif seq in self.waiting:
+            self.waiting.remove(seq)
+        seq.num_computed = 0
+        seq.chunk_stop = None
+        seq.status = SequenceStatus.WAITING
 
     def remove(self, seq: Sequence) -> None:
         """Take ``seq`` out of the queues and free its cache (finished, aborted or failed)."""
@@ -99,7 +119,9 @@ class Scheduler:
         i = 0
         while i < len(self.running):
             seq = self.running[i]
-            if seq.is_decoding:
+            if self.solo is not None and seq is not self.solo:
+                want = 0
+            elif seq.is_decoding:
                 want = 1 if budget >= 1 and seq.num_generated < seq.params.max_tokens else 0
             else:
                 decodes_behind = sum(1 for s in self.running[i + 1:] if s.is_decoding)
@@ -115,7 +137,7 @@ class Scheduler:
             i += 1
         while self.waiting and budget > 0:
             seq = self.waiting[0]
-            if seq.num_pending:
+            if seq.num_pending or (self.solo is not None and (seq is not self.solo or batch)):
                 break
             want = self._admit(seq, budget)
             if want == 0:

@@ -68,6 +68,7 @@ class Sequence:
         self.num_cached_tokens: Optional[int] = None
         #: where the current prefill chunk must end (a page boundary the prefix cache snapshots); None: anywhere
         self.chunk_stop: Optional[int] = None
+        self.num_failed_batches = 0  # engine steps that failed with this sequence in a batch of several
 
     @property
     def output_token_ids(self) -> List[int]:
