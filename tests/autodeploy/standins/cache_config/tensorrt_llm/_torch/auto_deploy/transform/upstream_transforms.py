@@ -1,5 +1,8 @@
-"""STAND-IN: keys upstream's ``AD/transform/library/*.py`` register (``AD/config/default.yaml`` revision
-0034d905 plus ``fuse_mamba_a_log``), so tests can check our keys never replace them."""
+"""STAND-IN of ``AD/transform/library/``: the keys upstream registers (``AD/config/default.yaml`` revision
+0034d905 plus ``fuse_mamba_a_log``), so tests can check our keys never replace them. Placeholders, except
+``gather_logits_before_lm_head``, mirrored in ``ad_standin.library_gather_logits``."""
+from ad_standin import library_gather_logits
+
 from .interface import BaseTransform, TransformRegistry
 
 UPSTREAM_TRANSFORMS = (
@@ -10,3 +13,4 @@ UPSTREAM_TRANSFORMS = (
 
 for _key in UPSTREAM_TRANSFORMS:
     TransformRegistry.register(_key)(type(f"Upstream_{_key}", (BaseTransform,), {}))
+TransformRegistry.register("gather_logits_before_lm_head")(library_gather_logits.make_transform(BaseTransform))

@@ -7,7 +7,7 @@ from typing import Dict, Type
 
 from transformers import AutoConfig
 
-from .factory import ModelFactory, ModelFactoryRegistry
+from .models_factory import ModelFactory, ModelFactoryRegistry
 
 
 @ModelFactoryRegistry.register("AutoModelForCausalLM")

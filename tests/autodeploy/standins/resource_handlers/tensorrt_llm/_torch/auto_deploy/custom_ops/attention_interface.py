@@ -4,14 +4,9 @@ Mirrors stored version 46243425432 of that file (71,285 chars, SPDX 2022-2026, t
 resource handlers + 3-int ``batch_info``); signatures and behaviour copied from its text, bodies reduced:
 
 * ``SequenceInfo(max_seq_len, max_batch_size, tokens_per_block=None, max_num_tokens=None,
-  vocab_size_padded=None)``: ``max_num_state_slots = max_batch_size + 1``, ``max_blocks_per_seq``,
-  ``update_cache_information(num_blocks, block_offset_multiplier=0)`` (writes ``max_seq_info``),
-  ``available_args`` (every buffer name and ``<name>_host``), ``named_args`` lookup by name via
-  :meth:`get_arg`, and ``nest_sequences`` computing the same buffers as upstream (same defaults:
-  ``batch_info = [#seq_len>1, their tokens, #seq_len==1]``, ``use_initial_states = input_pos > 0``,
-  ``cu_num_pages`` from ``pages_per_seq``). Buffers keep their full capacity, as upstream's
-  ``InputBuffer.get_view`` does; ``input_ids`` is ``[1, T]`` for mixed and ``[b, 1]`` for
-  decode-only batches.
+  vocab_size_padded=None)``: see the class; the shared behaviour (private ``_get_arg``, a field copied
+  only once activated, ``nest_sequences(input_ids, position_ids=None, ...)``) is
+  ``ad_standin.sequence_info_core``.
 * ``ResourceHandler``, ``KVPagedResourceHandler(num_kv_heads, head_dim, dtype, kv_factor=2,
   kv_layout="HND")``, ``StateResourceHandler(*state_shape, dtype)``, ``SSMResourceHandler(num_heads,
   head_dim, d_state, dtype)``, ``CausalConvResourceHandler(conv_dim, d_conv, dtype)`` with upstream's
@@ -21,43 +16,41 @@ resource handlers + 3-int ``batch_info``); signatures and behaviour copied from 
 """
 import math
 from abc import ABC, abstractmethod
-from typing import Dict, List, Literal, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import torch
+from ad_standin.sequence_info_core import SequenceInfoCore
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "fp8": torch.float8_e4m3fn}
 
 
-class SequenceInfo:
+class SequenceInfo(SequenceInfoCore):
+    """Storage, activation, ``_get_arg`` and ``nest_sequences`` as ``ad_standin.sequence_info_core``;
+    this generation's fields: ``tokens_per_block`` (page size), ``max_num_state_slots = max_batch_size +
+    1``, ``max_blocks_per_seq``, ``update_cache_information(num_blocks, block_offset_multiplier=0)``
+    writing ``max_seq_info = [max_seq_len, max_blocks_per_seq, block_offset_multiplier, max_batch_size]``
+    (force-copied: it is set outside ``nest_sequences``)."""
+
     def __init__(self, max_seq_len: int, max_batch_size: int, tokens_per_block: Optional[int] = None,
                  max_num_tokens: Optional[int] = None, vocab_size_padded: Optional[int] = None):
         self.max_seq_len = max_seq_len
         self.max_batch_size = max_batch_size
         self.tokens_per_block = tokens_per_block or max_seq_len
+        self.page_size_for_metadata = self.tokens_per_block
         self.max_blocks_per_seq = math.ceil(max_seq_len / self.tokens_per_block)
         self.max_num_tokens = max_num_tokens or (max_seq_len + 1) * max_batch_size
         self.vocab_size_padded = vocab_size_padded
         self.max_num_state_slots = max_batch_size + 1
         self._num_blocks = None
         b, t = max_batch_size, self.max_num_tokens
-        specs: List[Tuple[str, int, torch.dtype]] = [
+        self._init_buffers([
             ("input_ids", t, torch.int), ("position_ids", t, torch.long), ("seq_len", b, torch.int),
             ("cu_seqlen", b + 1, torch.int), ("input_pos", b, torch.int), ("pages_per_seq", b, torch.int),
             ("cu_num_pages", b + 1, torch.int), ("seq_len_with_cache", b, torch.int), ("last_page_len", b, torch.int),
             ("slot_idx", b, torch.long), ("use_initial_states", b, torch.bool), ("batch_info", 3, torch.int),
-            ("max_seq_info", 4, torch.int), ("cache_loc", t, torch.int),
-        ]
-        self._buffers: Dict[str, torch.Tensor] = {name: torch.zeros(n, dtype=dt) for name, n, dt in specs}
-        self._available_args = set(self._buffers) | {f"{n}_host" for n in self._buffers}
-        self._seq_len: List[int] = []
-
-    @property
-    def device(self) -> torch.device:
-        return self._buffers["input_ids"].device
-
-    @property
-    def available_args(self):
-        return self._available_args
+            ("logits_gather_indices", t, torch.long), ("logits_gather_info", 2, torch.int),
+            ("max_seq_info", 4, torch.int), ("cache_loc", (self.max_blocks_per_seq + 1) * b, torch.int),
+        ])
 
     @property
     def num_blocks(self) -> int:
@@ -66,49 +59,9 @@ class SequenceInfo:
 
     def update_cache_information(self, num_blocks: int, block_offset_multiplier: int = 0) -> None:
         self._num_blocks = num_blocks
-        self._store("max_seq_info", [self.max_seq_len, self.max_blocks_per_seq, block_offset_multiplier, self.max_batch_size])
-
-    def _store(self, name: str, values: Sequence) -> None:
-        buf = self._buffers[name]
-        data = torch.as_tensor(list(values), dtype=buf.dtype)
-        assert data.numel() <= buf.numel(), f"Data too large for buffer '{name}'"
-        buf[: data.numel()] = data
-
-    def get_arg(self, name: str) -> torch.Tensor:
-        """What a graph input named ``name`` receives (upstream ``_get_arg``; host = the CPU copy)."""
-        base = name[: -len("_host")] if name.endswith("_host") else name
-        arg = self._buffers[base]
-        if base in ("input_ids", "position_ids"):
-            total = sum(self._seq_len)
-            is_generate = all(s == 1 for s in self._seq_len)
-            shape = (len(self._seq_len), 1) if is_generate else (1, total)
-            return arg[:total].view(*shape)
-        return arg
-
-    def nest_sequences(self, input_ids: Sequence[Sequence[int]], input_pos: Sequence[int],
-                       cache_loc: Optional[Sequence[int]] = None, pages_per_seq: Optional[Sequence[int]] = None,
-                       slot_idx: Optional[Sequence[int]] = None, batch_info: Optional[Sequence[int]] = None) -> None:
-        seq_len = [len(ids) for ids in input_ids]
-        self._seq_len = seq_len
-        self._store("seq_len", seq_len)
-        self._store("input_pos", input_pos)
-        self._store("input_ids", [i for ids in input_ids for i in ids])
-        self._store("position_ids", [p for ip, sl in zip(input_pos, seq_len) for p in range(ip, ip + sl)])
-        if batch_info is None:
-            num_prefill = sum(s > 1 for s in seq_len)
-            batch_info = [num_prefill, sum(s for s in seq_len if s > 1), len(seq_len) - num_prefill]
-        self._store("batch_info", batch_info)
-        self._store("cu_seqlen", [0] + list(torch.tensor(seq_len).cumsum(0).tolist()))
-        if cache_loc is not None:
-            self._store("cache_loc", cache_loc)
-            self._store("pages_per_seq", pages_per_seq)
-            self._store("cu_num_pages", [0] + list(torch.tensor(pages_per_seq).cumsum(0).tolist()))
-        swc = [p + s for p, s in zip(input_pos, seq_len)]
-        self._store("seq_len_with_cache", swc)
-        self._store("last_page_len", [(x - 1) % self.tokens_per_block + 1 for x in swc])
-        if slot_idx is not None:
-            self._store("slot_idx", slot_idx)
-        self._store("use_initial_states", [p > 0 for p in input_pos])
+        info = [self.max_seq_len, self.max_blocks_per_seq, block_offset_multiplier, self.max_batch_size]
+        self._store_arg("max_seq_info", info, force_copy=True)
+        self._copy_to_device()
 
 
 class ResourceHandler(ABC):

@@ -1,7 +1,9 @@
-"""Our cache specs (:mod:`trtllm_flash.ops.interface`) as AutoDeploy resource handlers.
+"""Mapping for the ``resource_handlers`` generation: our cache specs as AutoDeploy resource handlers,
+our ``page_table`` from :func:`trtllm_flash.autodeploy.metadata.page_table` (width under CUDA-graph
+capture from ``max_seq_info_host``).
 
 Mirrors the handler constructors of ``AD/custom_ops/attention_interface.py`` (stored version
-46243425432, RH-3 generation; see :mod:`.upstream`):
+46243425432 of the code index, 71,285 chars; the generation main had about February 2026):
 
 =============================================== ==================================================
 our spec                                        AutoDeploy handler
@@ -31,12 +33,11 @@ applied because our kernels accumulate into an fp32 state).
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from trtllm_flash.autodeploy.upstream import (
-    AttentionDescriptor,
+from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import (
     CausalConvResourceHandler,
     KVPagedResourceHandler,
     ResourceHandler,
@@ -44,7 +45,8 @@ from trtllm_flash.autodeploy.upstream import (
     SSMResourceHandler,
     StateResourceHandler,
 )
-from trtllm_flash.ops.interface import CacheSpec, PagedKVCache, StateCache, window_pages
+from trtllm_flash.autodeploy.upstream import AttentionDescriptor
+from trtllm_flash.ops.interface import CacheSpec, OpDescriptor, PagedKVCache, StateCache, window_pages
 
 
 class SlidingWindowRingHandler(ResourceHandler):
@@ -100,3 +102,30 @@ def resource_handler(spec: CacheSpec, cache_config: Any) -> ResourceHandler:
 def resource_handlers(specs: Dict[str, CacheSpec], cache_config: Any) -> Dict[str, ResourceHandler]:
     """``cache_specs(node)`` mapped name by name (the dict order is the cached op's cache order)."""
     return {name: resource_handler(spec, cache_config) for name, spec in specs.items()}
+
+
+def prepare_info(derived: List[str]) -> Tuple[Optional[Callable], int, list]:
+    """``get_prepare_extra_metadata_info``: the page-table op when a descriptor needs ``page_table``."""
+    if not derived:
+        return None, 0, []
+    return torch.ops.trtllm_flash_ad.page_table.default, 1, []
+
+
+def descriptor_methods(ours: OpDescriptor, derived: List[str]) -> Dict[str, Any]:
+    """The generation-specific ``AttentionDescriptor`` class methods for our descriptor ``ours``."""
+
+    def get_prepare_extra_metadata_info(cls, any_source_attn_node):
+        return prepare_info(derived)
+
+    def get_cache_initializers(cls, source_attn_node, cache_config):
+        return resource_handlers(ours.cache_specs(source_attn_node), cache_config)
+
+    return {
+        "get_prepare_extra_metadata_info": classmethod(get_prepare_extra_metadata_info),
+        "get_cache_initializers": classmethod(get_cache_initializers),
+    }
+
+
+def page_size(sequence_info: Any) -> int:
+    """Tokens per KV page of this generation's ``SequenceInfo``."""
+    return int(sequence_info.tokens_per_block)
