@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutations import MUTATIONS, Mutation  # noqa: E402
@@ -41,14 +42,16 @@ def make_scratch(scratch: Path) -> None:
             shutil.copy2(source, target)
 
 
-def run_pytest(scratch: Path, paths, timeout: float) -> str:
-    """'pass', 'fail' or 'timeout' for pytest over ``paths`` in ``scratch``."""
+def run_pytest(scratch: Path, paths, timeout: float) -> Tuple[str, str]:
+    """('pass' | 'fail' | 'timeout', the first FAILED / ERROR line) for pytest over ``paths`` in ``scratch``."""
     env = dict(os.environ, PYTHONPATH=str(scratch), OMP_NUM_THREADS="1")
     try:
-        result = subprocess.run(PYTEST + list(paths), cwd=scratch, env=env, capture_output=True, timeout=timeout)
+        result = subprocess.run(PYTEST + ["-rfE"] + list(paths), cwd=scratch, env=env, capture_output=True, text=True,
+                                timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout"
-    return "pass" if result.returncode == 0 else "fail"
+        return "timeout", ""
+    first = next((line for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))), "")
+    return ("pass" if result.returncode == 0 else "fail"), first[:160]
 
 
 def apply(scratch: Path, mutation: Mutation) -> str:
@@ -81,9 +84,9 @@ def main(argv=None) -> int:
     subsets = sorted({t for m in chosen for t in m.tests})
     if not args.skip_baseline:
         print(f"baseline: {len(subsets)} test paths on the unmutated copy ...", flush=True)
-        baseline = run_pytest(args.scratch, subsets, args.timeout * 2)
+        baseline, first = run_pytest(args.scratch, subsets, args.timeout * 2)
         if baseline != "pass":
-            print(f"baseline {baseline}: fix the suite first", flush=True)
+            print(f"baseline {baseline}: fix the suite first ({first})", flush=True)
             return 2
 
     results = []
@@ -91,16 +94,16 @@ def main(argv=None) -> int:
         start = time.monotonic()
         original = apply(args.scratch, m)
         try:
-            outcome, by = run_pytest(args.scratch, m.tests, args.timeout), "subset"
+            (outcome, first), by = run_pytest(args.scratch, m.tests, args.timeout), "subset"
             if outcome == "pass" and not args.subset_only:
-                outcome, by = run_pytest(args.scratch, ["tests"], args.timeout), "suite"
+                (outcome, first), by = run_pytest(args.scratch, ["tests"], args.timeout), "suite"
         finally:
             (args.scratch / m.path).write_text(original)
         caught = outcome != "pass"
         results.append({"name": m.name, "area": m.area, "caught": caught, "outcome": outcome, "by": by,
-                        "seconds": round(time.monotonic() - start, 1), "why": m.why})
+                        "first_failure": first, "seconds": round(time.monotonic() - start, 1), "why": m.why})
         print(f"[{i}/{len(chosen)}] {m.name:<34} {'CAUGHT' if caught else 'SURVIVED'} ({outcome} in {by}, "
-              f"{results[-1]['seconds']:.0f}s)", flush=True)
+              f"{results[-1]['seconds']:.0f}s) {first}", flush=True)
 
     caught = sum(r["caught"] for r in results)
     print(f"\ncaught {caught}/{len(results)} ({100 * caught / len(results):.0f} %)")
