@@ -40,5 +40,5 @@ def deltanet_forward(self: nn.Module, hidden_states: torch.Tensor, *args, **kwar
     k = torch.ops.trtllm_flash.l2norm(k, L2NORM_EPS)
     beta = torch.sigmoid(self.b_proj(hidden_states))
     o = torch.ops.trtllm_flash.delta_rule(q, k, v, beta, q.shape[-1] ** -0.5)
-    o = torch.ops.trtllm_flash.rms_norm(o, self.o_norm.weight, module_eps(self.o_norm, 1e-5))
+    o = torch.ops.trtllm_flash.rms_norm(o, self.o_norm.weight, module_eps(self.o_norm))
     return self.o_proj(o.reshape(b, s, -1))

@@ -50,6 +50,6 @@ def mamba2_forward(self: nn.Module, hidden_states: torch.Tensor, *args, **kwargs
         int(getattr(self, "chunk_size", DEFAULT_CHUNK_SIZE)),
     )
     y = torch.ops.trtllm_flash.rms_norm_gated(
-        y.reshape(b, s, d_inner), self.norm.weight, z, module_eps(self.norm, 1e-5), d_inner // num_groups
+        y.reshape(b, s, d_inner), self.norm.weight, z, module_eps(self.norm), d_inner // num_groups
     )
     return self.out_proj(y)

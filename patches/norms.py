@@ -18,4 +18,4 @@ def _has_weight(module: nn.Module) -> bool:
 
 @register_patch("rms_norm", ("RMSNorm", "NemotronFlashRMSNorm"), applies=_has_weight)
 def rms_norm_forward(self: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
-    return torch.ops.trtllm_flash.rms_norm(hidden_states, self.weight, module_eps(self, 1e-6))
+    return torch.ops.trtllm_flash.rms_norm(hidden_states, self.weight, module_eps(self))

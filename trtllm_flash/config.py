@@ -1,9 +1,17 @@
 """``NemotronFlashConfig``: the Hugging Face config of Nemotron-Flash (``model_type="nemotron_flash"``) and presets.
 
-Every key of the published ``config.json`` loads unchanged (the remote code's leftovers such as
-``attn_implementation_new``, ``hybrid_decoder_layer``, ``d_conv``, ``calc_logits_for_entire_prompt`` are
-kept as plain attributes). The config is validated on construction: a bad value raises ``ValueError``
-naming the key and the value.
+Every key of the published ``config.json`` loads. What happens to each:
+
+* used: the keys of :data:`KEY_KINDS` (sizes, layer pattern, attention / RoPE / Mamba2 / FFN settings, memory
+  tokens, norm eps, token ids); each is checked for its JSON type and range on construction, and a wrong one
+  raises ``ValueError`` naming the key and the value (never a silent conversion or fallback).
+* dropped: :data:`REMOTE_CODE_KEYS` -- ``attn_implementation`` (the remote code's kernel choice, ``"fused_mha"``;
+  transformers would hand it to its attention dispatch and reject it) and ``layer_type`` (a list the remote code
+  derives from ``layer_types`` and saves back).
+* kept, not acted on: the remote code's leftovers (``attn_implementation_new``, ``hybrid_decoder_layer``,
+  ``d_conv``, ``calc_logits_for_entire_prompt``, ``use_cache``, ``hidden_act``, ``mamba_dt_rank`` ...), transformers'
+  bookkeeping (``architectures``, ``auto_map``, ``dtype`` / ``torch_dtype``, ``transformers_version``) and any
+  unknown key (reported at debug level by :func:`report_unknown_keys`).
 
 ``layer_types`` holds one entry per decoder layer: ``"deltanet"`` (DeltaNet mixer), ``"m"`` / ``"m2"``
 (Mamba2 mixer), ``"a"`` (attention mixer), ``"f"`` (FFN only). Mixer layers also carry an FFN when
@@ -12,16 +20,101 @@ naming the key and the value.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+import inspect
+import logging
+import math
+from typing import Any, Dict, List, Mapping, Optional
 
 from transformers import PretrainedConfig
+
+logger = logging.getLogger(__name__)
 
 LAYER_TYPES = ("deltanet", "m", "m2", "a", "f")
 MAMBA_LAYER_TYPES = ("m", "m2")
 MAMBA_TYPES = MAMBA_LAYER_TYPES
 KQ_NORMS = ("rms", "none")
 ROPE_TYPES = (None, "default", "ntk")
+#: rope_type values the published remote code accepts that we refuse, with the reason
+REFUSED_ROPE_TYPES = {
+    "dynamic_ntk": "the published remote code rescales its RoPE base from the longest position seen so far in "
+                   "the life of the module, so a token's rotation depends on earlier calls; use 'ntk' or null",
+}
 MLP_ACTIVATIONS = ("silu", "relu2")
+
+#: published-config keys only the remote code acts on; dropped on construction (see the module docstring)
+REMOTE_CODE_KEYS = ("attn_implementation", "layer_type")
+
+#: the JSON kind of every key the model uses: "int", "number", "bool", "str", "ints" (list of int),
+#: "strs" (list of str), "token" (int or list of int); a trailing "?" allows null
+KEY_KINDS: Dict[str, str] = {
+    "vocab_size": "int", "hidden_size": "int", "intermediate_size": "int", "num_hidden_layers": "int",
+    "layer_types": "strs", "num_attention_heads": "int", "num_key_value_heads": "int?", "attn_hidden_size": "int",
+    "kq_head_dim": "int", "v_head_dim": "int", "kq_norm": "str", "rope": "bool", "rope_theta": "number",
+    "rope_type": "str?", "max_position_embeddings": "int", "orig_max_position_embeddings": "int?",
+    "sliding_window": "int?", "global_attn_idx": "ints?", "mamba_d_state": "int", "mamba_d_conv": "int",
+    "mamba_expand": "int", "mamba2_headdim": "int", "mlp_hidden_act": "str", "ffn_expand_ratio": "number?",
+    "num_memory_tokens": "int", "rms_norm_eps": "number", "initializer_range": "number",
+    "tie_word_embeddings": "bool", "pad_token_id": "token?", "bos_token_id": "token?", "eos_token_id": "token?",
+}
+_KIND_TEXT = {"int": "an integer", "number": "a number", "bool": "true or false", "str": "a string",
+              "ints": "a list of integers", "strs": "a list of strings", "token": "an integer or a list of integers"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _fits(value, kind[:-1])
+    if kind == "int":
+        return _is_int(value)
+    if kind == "number":
+        return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "ints":
+        return isinstance(value, (list, tuple)) and all(_is_int(v) for v in value)
+    if kind == "strs":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if kind == "token":
+        return _is_int(value) or _fits(value, "ints")
+    raise AssertionError(f"unknown key kind {kind!r}")
+
+
+def check_key_types(values: Mapping[str, Any]) -> None:
+    """``ValueError`` naming the first key of :data:`KEY_KINDS` in ``values`` whose value has the wrong JSON type
+    (``"hidden_size": "64"``, ``"rms_norm_eps": "tiny"``, ``"rope": "yes"``)."""
+    for key, kind in KEY_KINDS.items():
+        if key in values and not _fits(values[key], kind):
+            text = _KIND_TEXT[kind.rstrip("?")] + (" or null" if kind.endswith("?") else "")
+            raise ValueError(f"{key} must be {text}, got {values[key]!r}")
+
+
+def report_unknown_keys(keys) -> List[str]:
+    """The keys (of a config's extra keyword arguments) that neither we, the remote code's known leftovers nor
+    transformers use; logged at debug level and returned (they stay on the config as plain attributes)."""
+    unknown = sorted(set(keys) - _known_keys())
+    if unknown:
+        logger.debug("config keys trtllm-flash does not use (kept as attributes): %s", ", ".join(unknown))
+    return unknown
+
+
+def _known_keys() -> set:
+    if not _KNOWN_KEYS:
+        _KNOWN_KEYS.update(inspect.signature(NemotronFlashConfig.__init__).parameters)
+        _KNOWN_KEYS.update(PretrainedConfig().to_dict(), REMOTE_CODE_KEYS, REMOTE_CODE_LEFTOVERS)
+        _KNOWN_KEYS.update(("torch_dtype", "auto_map", "name_or_path"))
+    return _KNOWN_KEYS
+
+
+_KNOWN_KEYS: set = set()
+#: keys the remote code's config writes that no published model acts on (kept as plain attributes)
+REMOTE_CODE_LEFTOVERS = ("mamba_dt_rank", "mamba_conv_bias", "mamba_proj_bias", "mamba_inner_layernorms",
+                         "use_mamba_kernels", "num_experts", "num_experts_per_tok", "output_router_logits",
+                         "router_aux_loss_coef", "new_seq_length")
 
 
 class NemotronFlashConfig(PretrainedConfig):
@@ -72,6 +165,11 @@ class NemotronFlashConfig(PretrainedConfig):
         d_conv: int = 4,
         **kwargs: Any,
     ):
+        arguments = locals()
+        check_key_types({key: arguments[key] for key in KEY_KINDS})
+        for key in REMOTE_CODE_KEYS:
+            kwargs.pop(key, None)
+        report_unknown_keys(kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.intermediate_size = intermediate_size
@@ -187,27 +285,32 @@ class NemotronFlashConfig(PretrainedConfig):
 
     # ----------------------------------------------------------------- validation
     def check(self) -> None:
-        """Raise ``ValueError`` naming the key and value when the hyper-parameters do not fit together."""
+        """Raise ``ValueError`` naming the key and value when a value has the wrong type or range or the
+        hyper-parameters do not fit together."""
+        check_key_types({key: getattr(self, key) for key in KEY_KINDS})
         types = self.layer_types
         if len(types) != self.num_hidden_layers:
             raise ValueError(f"layer_types has {len(types)} entries but num_hidden_layers is {self.num_hidden_layers}")
         for i, t in enumerate(types):
             if t not in LAYER_TYPES:
                 raise ValueError(f"layer_types[{i}] = {t!r} is not one of {LAYER_TYPES}")
-        for key in ("vocab_size", "hidden_size", "num_attention_heads", "num_key_value_heads"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) <= 0:
-                raise ValueError(f"{key} must be a positive int, got {getattr(self, key)!r}")
-        if self.num_memory_tokens < 0:
-            raise ValueError(f"num_memory_tokens must be >= 0, got {self.num_memory_tokens}")
+        for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                    "max_position_embeddings", "rms_norm_eps"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        for key in ("num_memory_tokens", "intermediate_size"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)!r}")
         if "deltanet" in types and self.hidden_size % self.num_attention_heads:
             raise ValueError(f"num_attention_heads {self.num_attention_heads} does not divide hidden_size {self.hidden_size} (DeltaNet heads)")
         if "a" in types:
             self._check_attention()
         if any(t in MAMBA_LAYER_TYPES for t in types):
+            for key in ("mamba_d_state", "mamba_d_conv", "mamba_expand", "mamba2_headdim"):
+                if getattr(self, key) < 1:
+                    raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
             if self.mamba_d_inner % self.mamba2_headdim:
                 raise ValueError(f"mamba2_headdim {self.mamba2_headdim} does not divide mamba_expand * hidden_size = {self.mamba_d_inner}")
-            if self.mamba_d_conv < 1:
-                raise ValueError(f"mamba_d_conv must be >= 1, got {self.mamba_d_conv}")
         if self.mlp_hidden_act not in MLP_ACTIVATIONS:
             raise ValueError(f"mlp_hidden_act {self.mlp_hidden_act!r} is not one of {MLP_ACTIVATIONS}")
         if ("f" in types or self.intermediate_size > 0) and self.ffn_dim <= 0:
@@ -232,8 +335,12 @@ class NemotronFlashConfig(PretrainedConfig):
             raise ValueError(f"num_key_value_heads {kv_heads} does not divide num_attention_heads {heads}")
         if self.kq_norm not in KQ_NORMS:
             raise ValueError(f"kq_norm {self.kq_norm!r} is not one of {KQ_NORMS}")
+        if self.rope_type in REFUSED_ROPE_TYPES:
+            raise ValueError(f"rope_type {self.rope_type!r} is not supported: {REFUSED_ROPE_TYPES[self.rope_type]}")
         if self.rope_type not in ROPE_TYPES:
             raise ValueError(f"rope_type {self.rope_type!r} is not one of {ROPE_TYPES}")
+        if self.rope and self.rope_theta <= 0:
+            raise ValueError(f"rope_theta must be > 0, got {self.rope_theta!r}")
         if self.rope and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head dim, got {self.head_dim}")
         if self.rope and self.rope_type == "ntk" and not (self.orig_max_position_embeddings or 0) > 0:

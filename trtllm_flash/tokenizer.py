@@ -2,17 +2,23 @@
 
 ``NemotronFlashTokenizer`` pads the vocabulary up to the model's ``vocab_size`` with ``<dummy_i>`` tokens, adds
 ``<mem_0> .. <mem_{n-1}>`` with ids ``vocab_size .. vocab_size + n - 1``, prepends those ids to every encoded text
-(through the backend's post-processor: ``encode(text) == memory_token_ids + ids(text)``) and drops them when
-decoding (MODEL.md "Meta (memory) tokens").
+and drops them when decoding (MODEL.md "Meta (memory) tokens"). The checkpoint tokenizer's own post-processing
+is kept: when its ``tokenizer.json`` adds a BOS, ``encode(text) == memory_token_ids + [bos] + ids(text)`` -- what
+the Hugging Face pipeline (memory tokens prepended at the embedding level) and AutoDeploy's tokenizer produce.
+
+Checkpoints without a chat template (the published Instruct model ships none) get :data:`DEFAULT_CHAT_TEMPLATE`,
+the model card's prompt format ``"User: " + prompt + "\nAssistant:"``.
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
+
+from trtllm_flash.checkpoint import read_json
 
 TOKENIZER_FILE = "tokenizer.json"
 SETTINGS_FILE = "nemotron_flash_tokenizer.json"
@@ -58,18 +64,12 @@ class NemotronFlashTokenizer(PreTrainedTokenizerFast):
         if self.memory_token_ids != expected:
             raise ValueError(f"memory token ids {self.memory_token_ids[:3]}... are not {expected[:3]}...: "
                              f"the tokenizer does not fit vocab_size_model {vocab_size_model}")
-        self._tokenizer.post_processor = self._memory_prefix_processor(memory)
+        if memory:
+            own = json.loads(self._tokenizer.to_str()).get("post_processor")
+            self._tokenizer.post_processor = _build_post_processor(
+                with_memory_prefix(own, list(zip(memory, self.memory_token_ids))))
         if self.chat_template is None:
             self.chat_template = DEFAULT_CHAT_TEMPLATE
-
-    def _memory_prefix_processor(self, memory: List[str]) -> processors.TemplateProcessing:
-        """Prepend the memory tokens to every single text (pairs: only before the first)."""
-        prefix = " ".join(memory)
-        return processors.TemplateProcessing(
-            single=f"{prefix} $A".strip(),
-            pair=f"{prefix} $A $B:1".strip(),
-            special_tokens=[(t, i) for t, i in zip(memory, self.memory_token_ids)],
-        )
 
     def _decode(self, token_ids, skip_special_tokens: bool = False, **kwargs: Any) -> str:
         if isinstance(token_ids, int):
@@ -97,18 +97,77 @@ class NemotronFlashTokenizer(PreTrainedTokenizerFast):
 
     @classmethod
     def load(cls, directory: str, num_memory_tokens: int, vocab_size_model: int) -> "NemotronFlashTokenizer":
-        """From a directory holding ``tokenizer.json`` (and optionally our settings file / a chat template)."""
+        """From a directory holding ``tokenizer.json`` (and optionally ``tokenizer_config.json`` / our settings
+        file, for the special tokens and a chat template). A missing or corrupt file is a ``ValueError`` naming it."""
         path = os.path.join(directory, TOKENIZER_FILE)
         if not os.path.isfile(path):
             raise ValueError(f"{path} is missing: a checkpoint directory needs a {TOKENIZER_FILE}")
         settings: Dict[str, Any] = {}
         for name in (SETTINGS_FILE, "tokenizer_config.json"):
             if os.path.isfile(os.path.join(directory, name)):
-                with open(os.path.join(directory, name)) as f:
-                    settings = {**json.load(f), **settings}
+                values = read_json(os.path.join(directory, name))
+                if not isinstance(values, dict):
+                    raise ValueError(f"{os.path.join(directory, name)}: expected a JSON object, got {type(values).__name__}")
+                settings = {**values, **settings}
         specials = {k: settings[k] for k in ("pad_token", "bos_token", "eos_token") if isinstance(settings.get(k), str)}
-        return cls(tokenizer_object=Tokenizer.from_file(path), num_memory_tokens=num_memory_tokens,
-                   vocab_size_model=vocab_size_model, chat_template=settings.get("chat_template"), **specials)
+        try:
+            backend = Tokenizer.from_file(path)
+        except Exception as err:  # noqa: BLE001  (tokenizers raises a bare Exception on a malformed file)
+            raise ValueError(f"{path} is not a valid tokenizer file: {str(err).splitlines()[0] if str(err) else err!r}") from None
+        try:
+            return cls(tokenizer_object=backend, num_memory_tokens=num_memory_tokens, vocab_size_model=vocab_size_model,
+                       chat_template=settings.get("chat_template"), **specials)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+
+
+def with_memory_prefix(post_processor: Optional[Dict[str, Any]], memory: List[tuple]) -> Dict[str, Any]:
+    """The JSON of a post-processor that does what ``post_processor`` (the checkpoint's, JSON as in
+    ``tokenizer.json``; ``None`` for none) does and then puts the ``memory`` tokens ``[(token, id), ...]`` first
+    (pairs: before the first text only). Memory tokens already in a template are dropped first, so applying this
+    twice (a saved and reloaded tokenizer) never doubles them. ``ValueError`` for a post-processor type whose
+    output cannot be prefixed (anything but none, ``TemplateProcessing``, ``ByteLevel`` or a ``Sequence`` of those
+    holding at most one template)."""
+    names = {token for token, _ in memory}
+    prefix = [{"SpecialToken": {"id": token, "type_id": 0}} for token, _ in memory]
+    specials = {token: {"id": token, "ids": [i], "tokens": [token]} for token, i in memory}
+
+    def prefixed(template: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        if template is None:
+            template = {"type": "TemplateProcessing", "special_tokens": {},
+                        "single": [{"Sequence": {"id": "A", "type_id": 0}}],
+                        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}]}
+        keep = {key: [p for p in template[key] if p.get("SpecialToken", {}).get("id") not in names]
+                for key in ("single", "pair")}
+        kept_specials = {k: v for k, v in template["special_tokens"].items() if k not in names}
+        return {**template, "single": prefix + keep["single"], "pair": prefix + keep["pair"],
+                "special_tokens": {**kept_specials, **specials}}
+
+    kind = None if post_processor is None else post_processor.get("type")
+    if kind is None:
+        return prefixed(None)
+    if kind == "TemplateProcessing":
+        return prefixed(post_processor)
+    steps = post_processor.get("processors", []) if kind == "Sequence" else [post_processor]
+    others = {step.get("type") for step in steps} - {"TemplateProcessing", "ByteLevel"}
+    templates = [i for i, step in enumerate(steps) if step.get("type") == "TemplateProcessing"]
+    if kind not in ("Sequence", "ByteLevel") or others or len(templates) > 1:
+        what = f"Sequence of {[step.get('type') for step in steps]}" if kind == "Sequence" else kind
+        raise ValueError(f"post_processor {what} cannot carry the memory-token prefix (supported: none, "
+                         f"TemplateProcessing, ByteLevel, a Sequence of them with at most one template)")
+    steps = list(steps)
+    if templates:
+        steps[templates[0]] = prefixed(steps[templates[0]])
+    else:
+        steps.append(prefixed(None))
+    return {"type": "Sequence", "processors": steps}
+
+
+def _build_post_processor(post_processor: Dict[str, Any]):
+    """A ``tokenizers`` post-processor object from its ``tokenizer.json`` form."""
+    shell = json.loads(Tokenizer(models.BPE()).to_str())
+    shell["post_processor"] = post_processor
+    return Tokenizer.from_str(json.dumps(shell)).post_processor
 
 
 def byte_level_backend() -> Tokenizer:

@@ -134,3 +134,18 @@ def test_cached_hybrid_block_matches_the_source_graph_over_prefill_and_decode():
     out = run([s[-1:] for s in seqs], [len(s) - 1 for s in seqs])
     expected = torch.stack([source(x=s[None])[0, -1] for s in seqs])
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_norm_without_a_valid_epsilon_is_refused_by_name_not_given_a_default():
+    import pytest
+
+    from trtllm_flash.patches.common import module_eps
+
+    assert module_eps(NemotronFlashRMSNorm(4, eps=1e-5)) == 1e-5
+    norm = NemotronFlashRMSNorm(4)
+    del norm.variance_epsilon
+    with pytest.raises(ValueError, match="NemotronFlashRMSNorm has no epsilon attribute"):
+        module_eps(norm)
+    for bad in ("tiny", 0.0, float("nan"), None):
+        with pytest.raises(ValueError, match=f"NemotronFlashRMSNorm.variance_epsilon must be a positive number, got {bad!r}"):
+            module_eps(NemotronFlashRMSNorm(4, eps=bad))

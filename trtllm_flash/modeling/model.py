@@ -6,13 +6,15 @@ Parameter names follow the published checkpoints (``model.embed_tokens``, ``mode
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from trtllm_flash.checkpoint import load_weights, read_config, resolve_checkpoint_dir, save_checkpoint
 from trtllm_flash.config import NemotronFlashConfig
 from trtllm_flash.modeling.cache import NemotronFlashCache
 from trtllm_flash.modeling.decoder import NemotronFlashDecoderLayer
@@ -57,6 +59,17 @@ class NemotronFlashForCausalLM(PreTrainedModel):
         head_rows = config.vocab_size + (config.num_memory_tokens if config.tie_word_embeddings else 0)
         self.lm_head = nn.Linear(config.hidden_size, head_rows, bias=False)
         self.tie_embeddings()
+
+    @classmethod
+    def empty(cls, config: NemotronFlashConfig, dtype: torch.dtype = torch.float32,
+              device: Union[str, torch.device] = "cpu") -> "NemotronFlashForCausalLM":
+        """The model with uninitialised parameters of ``dtype`` directly on ``device`` (built on the meta device
+        first, so no time is spent on throw-away initialisation)."""
+        with _default_dtype(dtype), torch.device("meta"):
+            model = cls(config)
+        model.to_empty(device=device)
+        model.tie_embeddings()
+        return model
 
     def tie_embeddings(self) -> None:
         """Make ``lm_head.weight`` the embedding parameter when the config ties them (no-op otherwise)."""
@@ -103,16 +116,26 @@ class NemotronFlashForCausalLM(PreTrainedModel):
         :func:`trtllm_flash.modeling.generation.generate_tokens`)."""
         return generate_tokens(self, input_ids, max_new_tokens, temperature, top_k, top_p, eos_token_id, seed)
 
-    def save_pretrained(self, save_directory, **_) -> None:
-        """Write ``config.json`` + ``model.safetensors`` (HF layout; see :func:`trtllm_flash.loading.save_checkpoint`)."""
-        from trtllm_flash.loading import save_checkpoint
-
-        save_checkpoint(self, save_directory)
+    def save_pretrained(self, save_directory, num_shards: int = 1, published_config: bool = False, **_) -> None:
+        """Write the checkpoint in the published layout (see :func:`trtllm_flash.checkpoint.save_checkpoint`)."""
+        save_checkpoint(self, str(save_directory), num_shards=num_shards, published_config=published_config)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *_, dtype: torch.dtype = torch.float32,
                         device: str = "cpu", **__) -> "NemotronFlashForCausalLM":
-        """Load a checkpoint directory (see :func:`trtllm_flash.loading.load_checkpoint`)."""
-        from trtllm_flash.loading import load_checkpoint
+        """Load a checkpoint directory or a locally cached Hugging Face id (published layout; see
+        :mod:`trtllm_flash.checkpoint`)."""
+        directory = resolve_checkpoint_dir(str(pretrained_model_name_or_path))
+        model = cls.empty(read_config(directory), dtype, device)
+        load_weights(model, directory)
+        return model
 
-        return load_checkpoint(pretrained_model_name_or_path, dtype=dtype, device=device)
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
