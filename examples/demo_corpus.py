@@ -110,8 +110,11 @@ def source_files(sources_dir: str = SOURCES_DIR) -> List[str]:
     files = []
     for section in SECTIONS:
         folder = os.path.join(sources_dir, section)
-        files += [f"{section}/{name}" for name in sorted(os.listdir(folder))
-                  if name.endswith(".rst.txt") and name != "index.rst.txt"]
+        if os.path.isdir(folder):
+            files += [f"{section}/{name}" for name in sorted(os.listdir(folder))
+                      if name.endswith(".rst.txt") and name != "index.rst.txt"]
+    if not files:
+        raise FileNotFoundError(f"{sources_dir} has no *.rst.txt files under {', '.join(SECTIONS)}")
     return files
 
 
