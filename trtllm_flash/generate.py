@@ -1,5 +1,6 @@
-"""``python -m trtllm_flash.generate --model tiny --prompt "Hello" --max-new-tokens 16``: prompt + completion from
-the eager reference model's cached generation (presets are randomly initialised, so their text is noise)."""
+"""``python -m trtllm_flash.generate --prompt "The list" --max-new-tokens 16``: prompt + completion from the eager
+reference model's cached generation. The default model is the shipped ``nemotron-flash-demo`` (trained: readable
+text); the presets (``--model tiny`` ...) are randomly initialised, so their text is noise."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ from typing import List, Optional
 
 import torch
 
+from trtllm_flash.checkpoints import DEFAULT_MODEL
 from trtllm_flash.loading import load_model, load_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -14,7 +16,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="tiny", help="preset name or checkpoint directory")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="shipped checkpoint (default: %(default)s, a small trained model), preset name or checkpoint directory")
     parser.add_argument("--prompt", default="Hello")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=0.0)

@@ -1,11 +1,12 @@
 """Build a Nemotron-Flash model through trtllm-flash and generate: upstream AutoDeploy's CLI shape.
 
-    python build_and_run_ad.py --model tiny --args.yaml-extra nemotron_flash.yaml \\
+    python build_and_run_ad.py --model nemotron-flash-demo --args.yaml-extra nemotron_flash.yaml \\
         [--args.<field>=<value> ...] [--prompt.batch_size N] [--prompt.queries '["a", "b"]'] \\
         [--prompt.sp_kwargs '{max_tokens: 32, temperature: 0}'] [--benchmark.enabled true] [--dry_run]
 
-``--model`` is a preset name (tiny, nemotron-flash-1b, ...), a local checkpoint directory, or a Hugging Face
-id already in the local cache (nothing can be downloaded here). Values are parsed as YAML, so lists and
+``--model`` is ``nemotron-flash-demo`` (a small trained model shipped in the package: readable text), a preset
+name (tiny, nemotron-flash-1b, ...: random weights), a local checkpoint directory, or a Hugging Face id already
+in the local cache (nothing can be downloaded here). Values are parsed as YAML, so lists and
 dicts can be given inline; ``--group.field value`` and ``--group.field=value`` both work and ``-`` and
 ``_`` are interchangeable in field names. Bad input ends with one line on stderr saying what to change.
 """
@@ -25,7 +26,7 @@ DEFAULT_QUERIES = [
     "Where is the capital of Iceland? ",
 ]
 PROMPT_FIELDS = {"batch_size": 2, "queries": DEFAULT_QUERIES, "sp_kwargs": {"max_tokens": 100, "top_k": 200, "temperature": 1.0}}
-PRESETS = ("tiny", "nemotron-flash-1b", "nemotron-flash-3b", "nemotron-flash-3b-tp")
+PRESETS = ("nemotron-flash-demo", "tiny", "nemotron-flash-1b", "nemotron-flash-3b", "nemotron-flash-3b-tp")
 BENCHMARK_FIELDS = {"enabled": False, "num": 10, "isl": 128, "osl": 128, "bs": 1}
 
 
