@@ -60,7 +60,9 @@ def build(preset: str, batch: int, seq_len: int):
         max_batch_size=batch,
         max_seq_len=seq_len,
         enable_chunked_prefill=True,  # a 32k prompt is accepted (it is taken in as prefilled, never run)
-        kv_cache_config={"max_tokens": batch * seq_len},
+        # sized for exactly `batch` sequences; its prompts are random ids without the memory tokens, so the
+        # memory-token prefix (pinned pages none of them shares) is not computed
+        kv_cache_config={"max_tokens": batch * seq_len, "reuse_memory_tokens": False},
     )
     return args, build_model(args.for_build(), progress=None)
 

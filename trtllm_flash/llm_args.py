@@ -43,12 +43,23 @@ class _StrictModel(BaseModel):
 
 
 class KvCacheConfig(_StrictModel):
-    """``kv_cache_config``: KV pages and their budget."""
+    """``kv_cache_config``: KV pages and their budget, and the prefix cache
+    (:mod:`trtllm_flash.runtime.prefix_cache`).
+
+    ``reuse_memory_tokens`` (ours): compute the state after the model's memory tokens once and start
+    every prompt from it. ``enable_block_reuse``: also reuse what requests compute — shared pages of a
+    common prefix plus recurrent-state snapshots, at most ``max_snapshots`` of them (least recently
+    used dropped first; one costs the per-slot state, see the snapshot-memory table in
+    docs/ARCHITECTURE.md). Off by default: a resumed prompt is computed in different chunks, which
+    is exact in fp32 but not bit-identical in bf16.
+    """
 
     key_prefix: ClassVar[str] = "kv_cache_config."
 
     free_gpu_memory_fraction: float = Field(0.9, gt=0.0, le=1.0)
     enable_block_reuse: bool = False
+    reuse_memory_tokens: bool = True
+    max_snapshots: int = Field(16, ge=0)
     tokens_per_block: int = Field(32, ge=1)
     max_tokens: Optional[int] = Field(None, ge=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16", "fp8"] = "auto"
@@ -58,16 +69,6 @@ class KvCacheConfig(_StrictModel):
     sink_token_length: Optional[int] = None
     host_cache_size: Optional[int] = None
     mamba_ssm_cache_dtype: Optional[str] = None
-
-    @field_validator("enable_block_reuse")
-    @classmethod
-    def _no_block_reuse(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "must be false: prefix caching is unsafe for the recurrent (Mamba2, DeltaNet) layers, whose state "
-                "cannot be restored at a page boundary; set kv_cache_config.enable_block_reuse: false"
-            )
-        return value
 
 
 class LlmArgs(_StrictModel):

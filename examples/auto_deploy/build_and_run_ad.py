@@ -8,7 +8,8 @@
 name (tiny, nemotron-flash-1b, ...: random weights), a local checkpoint directory, or a Hugging Face id already
 in the local cache (nothing can be downloaded here). Values are parsed as YAML, so lists and
 dicts can be given inline; ``--group.field value`` and ``--group.field=value`` both work and ``-`` and
-``_`` are interchangeable in field names. Bad input ends with one line on stderr saying what to change.
+``_`` are interchangeable in field names. Bad input ends with one line on stderr saying what to change
+(exit status 2); a prompt the engine refuses or fails is printed with its error and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from trtllm_flash.console import printable
+
 DEFAULT_QUERIES = [
     "How big is the universe? ",
     "In simple words and a single sentence, explain the concept of gravity: ",
@@ -28,6 +31,24 @@ DEFAULT_QUERIES = [
 PROMPT_FIELDS = {"batch_size": 2, "queries": DEFAULT_QUERIES, "sp_kwargs": {"max_tokens": 100, "top_k": 200, "temperature": 1.0}}
 PRESETS = ("nemotron-flash-demo", "tiny", "nemotron-flash-1b", "nemotron-flash-3b", "nemotron-flash-3b-tp")
 BENCHMARK_FIELDS = {"enabled": False, "num": 10, "isl": 128, "osl": 128, "bs": 1}
+
+
+HELP = """usage: build_and_run_ad.py --model MODEL [options]
+
+Build a Nemotron-Flash model through trtllm-flash and generate (upstream AutoDeploy's CLI shape).
+
+options (values are YAML: lists and dicts inline; --a.b value and --a.b=value both work):
+  --model MODEL              preset (tiny, nemotron-flash-1b, ...), checkpoint directory or cached HF id
+  --args.<field> VALUE       an LLM-args field, e.g. --args.max_seq_len 512, --args.kv_cache_config.max_tokens 4096
+  --args.yaml-extra YAML     LLM-args YAML file (repeat to layer files)
+  --prompt.batch_size N      prompts to run, the queries repeated as needed (default 2)
+  --prompt.queries LIST      the prompts: a string or a YAML list of strings
+  --prompt.sp_kwargs DICT    sampling parameters (default {max_tokens: 100, top_k: 200, temperature: 1.0})
+  --benchmark.enabled BOOL   after the prompts, time --benchmark.num runs of --benchmark.bs prompts of
+                             --benchmark.isl random tokens generating --benchmark.osl tokens each
+  --dry_run                  print the merged LLM args and exit
+  -h, --help                 show this help and exit
+"""
 
 
 class UsageError(Exception):
@@ -123,16 +144,22 @@ def _generate(llm: Any, queries: List[str], sp_kwargs: Dict[str, Any]) -> Tuple[
     except TypeError as err:
         raise UsageError(f"--prompt.sp_kwargs: {err}") from None
     start = time.perf_counter()
-    outputs = llm.generate(queries, params)
+    outputs = llm.generate(queries, params, use_tqdm=True)
     return outputs, time.perf_counter() - start
 
 
 def _completion(output: Any) -> Tuple[str, int]:
+    """The completion's text (or ``error: ...`` when the engine refused or failed it) and its tokens."""
+    if output.error is not None or not output.outputs:
+        return f"error: {output.error}", 0
     first = output.outputs[0]
     return first.text, len(first.token_ids)
 
 
 def run(argv: List[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(HELP, end="")
+        return 0
     cli = parse_cli(argv)
     overrides = dict(cli["args"])
     model = cli.get("model") or overrides.pop("model", None)
@@ -149,6 +176,7 @@ def run(argv: List[str]) -> int:
     if cli.get("dry_run"):
         print(llm_args)
         return 0
+    print(f"[build] {overrides['model']}: load, export, transform, allocate the caches (a line per stage)", flush=True)
     start = time.perf_counter()
     llm = LLM(**llm_args.model_dump())
     print(f"[build] done in {time.perf_counter() - start:.2f}s")
@@ -158,8 +186,12 @@ def run(argv: List[str]) -> int:
     for i, (query, output) in enumerate(zip(queries, outputs)):
         text, num_tokens = _completion(output)
         total += num_tokens
-        print(f"[PROMPT {i}] {query}: {text}")
+        print(f"[PROMPT {i}] {printable(query)}: {printable(text)}")
     print(f"[timing] {len(queries)} prompts, {total} tokens in {seconds:.2f}s ({total / max(seconds, 1e-9):.1f} tok/s)")
+    failed = sum(output.error is not None for output in outputs)
+    if failed:
+        print(f"error: {failed} of {len(outputs)} prompts failed (see [PROMPT] lines)", file=sys.stderr)
+        return 1
     if cli["benchmark"]["enabled"]:
         _benchmark(llm, cli["benchmark"])
     return 0

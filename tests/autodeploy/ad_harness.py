@@ -5,8 +5,8 @@ Mirrors the argument assembly of ``_InsertCachedOperator._apply`` in ``AD/transf
 *prepare_op(<its schema args matched by name to SequenceInfo>, *const_args), *caches (one per
 get_cache_initializers key, allocated by the handler), *get_constants(node))``.
 
-Family cases (inputs of each source op in the model's ranges) live here too; a family whose op module
-is missing is reported by :func:`family_cases` so tests can skip it with the reason.
+Family cases (inputs of each source op in the model's ranges) live here too; :func:`require_family`
+imports a family's op module (a broken import fails the test, it is never a skip).
 """
 from __future__ import annotations
 
@@ -104,17 +104,12 @@ CASES: Dict[str, FamilyCase] = {
 }
 
 
-def family_available(case: FamilyCase) -> Tuple[bool, str]:
-    """(module importable and descriptor registered, reason if not)."""
-    try:
-        importlib.import_module(case.module)
-    except ImportError as err:
-        return False, f"{case.module} does not exist yet ({err})"
+def require_family(case: FamilyCase) -> None:
+    """Import the family's op module and check that it registered its descriptor (raises otherwise)."""
+    importlib.import_module(case.module)
     from trtllm_flash.ops.interface import all_descriptors
 
-    if case.name not in all_descriptors():
-        return False, f"{case.module} registers no descriptor {case.name!r}"
-    return True, ""
+    assert case.name in all_descriptors(), f"{case.module} registers no descriptor {case.name!r}"
 
 
 def source_node(op_packet, args: Sequence) -> torch.fx.Node:

@@ -18,13 +18,17 @@ PTH = REPO / "trtllm_flash" / "autodeploy" / "trtllm_flash_autodeploy.pth"
 
 
 def _run(code: str, site_dir: Path, with_fake: bool, env_extra=None) -> subprocess.CompletedProcess:
-    """Run ``code`` after processing ``site_dir`` as a site directory (where the .pth lies)."""
+    """Run ``code`` after processing ``site_dir`` as a site directory (where the .pth lies).
+
+    Without the stand-in the interpreter also starts without site-packages (``-S``), where an installed
+    TensorRT-LLM would live: it sees no ``tensorrt_llm`` on every machine, with the ``[autodeploy]`` extra or not."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TRTLLM_FLASH_AUTODEPLOY")}
     paths = [str(REPO)] + ([str(FAKE_ROOT)] if with_fake else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(env_extra or {})
     prelude = f"import site, sys; site.addsitedir({str(site_dir)!r})\n"
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120)
+    flags = [] if with_fake else ["-S"]
+    return subprocess.run([sys.executable, *flags, "-c", prelude + textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture

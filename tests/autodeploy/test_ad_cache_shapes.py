@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ad_harness import CASES, family_available, source_node
+from ad_harness import CASES, require_family, source_node
 
 from trtllm_flash.ops.interface import PagedKVCache, StateCache, get_descriptor
 from trtllm_flash.runtime.cache_manager import CacheManager
@@ -66,9 +66,7 @@ def test_kv_dtype_follows_kv_cache_config(autodeploy):
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_descriptor_cache_initializers_match_cache_manager(autodeploy, case_id):
     case = CASES[case_id]
-    ok, reason = family_available(case)
-    if not ok:
-        pytest.skip(reason)
+    require_family(case)
     from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
     from tensorrt_llm.llmapi.llm_args import KvCacheConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ad_harness import CASES, family_available, nest, run_step, source_node
+from ad_harness import CASES, require_family, nest, run_step, source_node
 
 from trtllm_flash.ops.interface import get_descriptor
 
@@ -22,9 +22,7 @@ PAGES = {0: [5, 0, 7], 1: [3, 6], 2: [1, 4]}
 @pytest.mark.parametrize("family", sorted(CASES))
 def test_cached_op_matches_source_op(autodeploy, family):
     case = CASES[family]
-    ok, reason = family_available(case)
-    if not ok:
-        pytest.skip(reason)
+    require_family(case)
     from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry, SequenceInfo
     from tensorrt_llm.llmapi.llm_args import KvCacheConfig
 

@@ -13,7 +13,6 @@ Semantics are identical where compared:
 """
 import torch
 import torch.nn.functional as F
-import pytest
 
 from model_cases import small_config
 from trtllm_flash.modeling.deltanet import DeltaNet, delta_rule_scan
@@ -120,7 +119,7 @@ def test_deltanet_delta_rule_matches_fla_fused_recurrent():
     """fla's whole DeltaNet layer cannot run on the CPU (its short-conv, l2norm and RMSNorm kernels are autotuned,
     which needs a GPU driver), so the token mixing is checked against fla's ``fused_recurrent_delta_rule`` kernel
     (not autotuned: runs under TRITON_INTERPRET) with an initial state."""
-    delta_rule = pytest.importorskip("fla.ops.delta_rule")
+    from fla.ops import delta_rule  # fla is a dependency: a broken import fails the test
     gen = torch.Generator().manual_seed(3)
     b, s, h, d = 2, 8, 2, 16
     q, k, v = (torch.randn(b, s, h, d, generator=gen) for _ in range(3))
@@ -135,7 +134,7 @@ def test_deltanet_delta_rule_matches_fla_fused_recurrent():
 
 @torch.no_grad()
 def test_mamba2_matches_fla_torch_fallback():
-    fla_layers = pytest.importorskip("fla.layers")
+    from fla import layers as fla_layers
     layer = _layer(NemotronFlashMamba2, "m2")
     ref = fla_layers.Mamba2(num_heads=layer.num_heads, head_dim=layer.headdim, hidden_size=32,
                             state_size=layer.d_state, expand=2, n_groups=1, conv_kernel=4, use_conv_bias=True,
@@ -144,7 +143,7 @@ def test_mamba2_matches_fla_torch_fallback():
     # fla's SiLU and gated-norm kernels are autotuned (need a GPU driver): torch's SiLU and fla's own torch
     # reference of that norm stand in for them
     ref.act = torch.nn.SiLU()
-    norm_ref = pytest.importorskip("fla.modules.norm.layernorm_gated").rms_norm_ref
+    from fla.modules.norm.layernorm_gated import rms_norm_ref as norm_ref
     ref.norm.forward = lambda y, z: norm_ref(y, ref.norm.weight, None, z=z, eps=1e-5, norm_before_gate=False)
     x = _input(seq=10)
     expected = ref.eval().torch_forward(x)[0]

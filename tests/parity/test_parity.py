@@ -1,5 +1,8 @@
-"""CI parity (CPU, tiny preset, fp32): the built model against the eager reference.
-Logits max abs diff <= 1e-4 and greedy tokens identical."""
+"""CI parity (CPU, tiny preset, fp32): the built model (the ops' reference paths) against the eager
+reference. Logits max abs diff <= ``ATOL`` and greedy tokens identical.
+
+Measured max abs logits difference over these tests: 3.3e-6 (logits of magnitude ~1); ``ATOL`` = 1e-5.
+The fast (Triton / fla) paths are held to the same bound in test_parity_fast.py."""
 from types import SimpleNamespace
 
 import pytest
@@ -7,7 +10,7 @@ import torch
 
 from driver import Driver, reference_logits
 
-ATOL = 1e-4
+ATOL = 1e-5
 from trtllm_flash.build import build_model  # noqa: E402
 from trtllm_flash.loading import load_model  # noqa: E402
 

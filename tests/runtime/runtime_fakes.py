@@ -13,7 +13,7 @@ with the cyclic distance, so sampling has a proper distribution too.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -57,9 +57,12 @@ def toy_logits(score: int) -> torch.Tensor:
 
 class FakeBuiltModel:
     """Follows the BuiltModel contract; checks the metadata it is given and never touches the sentinel
-    page or slot for a live row (it raises instead)."""
+    page or slot for a live row (it raises instead). ``poison``: a token id whose presence in the
+    input makes the forward raise, after it has updated the caches of the rows before it (a forward
+    that fails half-way)."""
 
-    def __init__(self):
+    def __init__(self, poison: Optional[int] = None):
+        self.poison = poison
         self.config = SimpleNamespace(vocab_size=VOCAB, num_memory_tokens=NUM_MEMORY_TOKENS)
         self.cache_specs = {
             "state": StateCache((1,), torch.float32),
@@ -86,6 +89,8 @@ class FakeBuiltModel:
             h = int(state[slot, 0]) if bool(metadata.use_initial_states[i]) else 0
             for flat in range(cu[i], cu[i + 1]):
                 token, pos = int(input_ids[flat]), int(position_ids[flat])
+                if token == self.poison:
+                    raise RuntimeError(f"poisoned token {token}")
                 if pos != start_pos + flat - cu[i]:
                     raise AssertionError(f"position {pos} of row {i} does not follow input_pos {start_pos}")
                 page = int(metadata.page_table[i, pos // page_size])
@@ -130,13 +135,19 @@ def make_args(**overrides) -> LlmArgs:
     return load_llm_args([], base, **overrides)
 
 
-def make_engine(tokenizer: Optional[FakeTokenizer] = None, **overrides) -> Engine:
-    return Engine(FakeBuiltModel(), tokenizer or FakeTokenizer(), make_args(**overrides))
+def make_engine(tokenizer: Optional[FakeTokenizer] = None, poison: Optional[int] = None, **overrides) -> Engine:
+    """An engine over the toy (``poison``: see :class:`FakeBuiltModel`); ``engine.model.batches`` lists the
+    forwards after its set-up (which runs the memory tokens once, see test_prefix_cache.py)."""
+    engine = Engine(FakeBuiltModel(poison), tokenizer or FakeTokenizer(), make_args(**overrides))
+    engine.model.batches.clear()
+    return engine
 
 
 def run_all(engine: Engine, requests: Dict[str, List[int]], params: Dict[str, SamplingParams],
-            arrivals: Optional[Dict[str, int]] = None, max_steps: int = 10_000) -> Dict[str, dict]:
-    """Add each request at its arrival step (default 0) and step until all finish.
+            arrivals: Optional[Dict[str, int]] = None, max_steps: int = 10_000,
+            before_step: Optional[Callable[[int], None]] = None) -> Dict[str, dict]:
+    """Add each request at its arrival step (default 0) and step until all finish (``before_step(i)``
+    runs before step ``i``).
 
     Returns request id -> ``{"tokens", "finish_reason", "error"}``.
     """
@@ -148,6 +159,8 @@ def run_all(engine: Engine, requests: Dict[str, List[int]], params: Dict[str, Sa
             engine.add_request(rid, pending.pop(rid), params[rid])
         if not pending and not engine.has_unfinished_requests():
             return results
+        if before_step is not None:
+            before_step(step)
         for delta in engine.step():
             results[delta.request_id]["tokens"].extend(delta.new_token_ids)
             if delta.finished:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trtllm_flash.ops.interface import SENTINEL_PAGE, PagedKVCache, StateCache, window_pages
-from trtllm_flash.runtime.cache_manager import CacheManager, pages_for_memory
+from trtllm_flash.runtime.cache_manager import CacheManager, pages_for_memory, snapshot_bytes
 
 SPECS = {
     "conv": StateCache((6, 3), torch.float32, kind="conv"),
@@ -108,3 +108,42 @@ def test_num_pages_from_a_memory_budget():
 def test_too_small_a_pool_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 2"):
         _manager(num_pages=None, memory_budget_bytes=600)
+
+
+def test_shared_pages_are_reference_counted_and_cached_pages_reclaimed():
+    cm = _manager()  # 8 usable pages
+    assert cm.ensure_pages("a", 8)
+    first, second = cm.page_table_row("a")
+    cm.hold_page(first)  # the prefix cache keeps a's first page
+    cm.share_pages("b", [first])
+    assert cm.ensure_pages("b", 6) and cm.page_table_row("b")[0] == first
+    assert cm.num_used_pages == 3
+    cm.free_pages("a")
+    assert cm.num_used_pages == 2 and cm.page_in_use(first)  # b still reads it
+    cm.free_pages("b")
+    assert cm.num_used_pages == 0 and cm.num_cached_pages == 1 and cm.num_free_pages == 7
+    with pytest.raises(ValueError, match="already holds pages"):
+        cm.ensure_pages("c", 1)
+        cm.share_pages("c", [first])
+    cm.free_pages("c")
+    asked = []
+    cm.reclaim = lambda n: (asked.append(n), cm.release_page(first))
+    assert cm.ensure_pages("d", 32)  # all 8 pages: the cached one must be given back
+    assert asked == [1] and cm.num_cached_pages == 0 and cm.num_free_pages == 0
+    assert first in cm.page_table_row("d") and second in cm.page_table_row("d")
+
+
+def test_snapshots_copy_state_rows_window_rings_and_the_partial_page():
+    cm = _manager(num_snapshots=2)
+    assert cm.snapshots.nbytes == 2 * snapshot_bytes(SPECS, 4)
+    ring = window_pages(10, 4)
+    for name, tensor in cm.tensors.items():
+        tensor.copy_(torch.randn(tensor.shape))
+    cm.snapshots.save(1, slot=0, tail_page=5)
+    cm.snapshots.restore(1, slot=2, tail_page=7)
+    for name in ("conv", "ssm"):
+        assert torch.equal(cm.tensors[name][2], cm.tensors[name][0])
+    assert torch.equal(cm.tensors["kv_window"][2 * ring : 3 * ring], cm.tensors["kv_window"][0:ring])
+    for name in ("kv_full_0", "kv_full_1"):
+        assert torch.equal(cm.tensors[name][7], cm.tensors[name][5])
+    assert not torch.equal(cm.tensors["conv"][1], cm.tensors["conv"][0])  # other slots untouched

@@ -231,3 +231,12 @@ def test_prompt_the_kv_cache_can_never_hold_is_refused(make):
     engine = make(kv_cache_config={"tokens_per_block": 4, "max_tokens": 16})
     with pytest.raises(ValueError, match="KV pages"):
         engine.add_request("a", list(range(14)), _greedy(4))
+
+
+def test_max_request_tokens_is_what_the_kv_pool_holds(make):
+    small = make(kv_cache_config={"tokens_per_block": 4, "max_tokens": 16})
+    assert small.max_request_tokens == (small.cache_manager.num_pages - 1) * 4 < small.args.max_seq_len
+    small.add_request("fits", [1, 2], _greedy(small.max_request_tokens - 2))
+    with pytest.raises(ValueError, match="KV pages"):
+        small.add_request("one_more", [1, 2], _greedy(small.max_request_tokens - 1))
+    assert make().max_request_tokens == 64   # the pool holds more than max_seq_len

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from runtime_fakes import FakeBuiltModel, FakeTokenizer, make_args, reference_generate
+from runtime_fakes import VOCAB, FakeBuiltModel, FakeTokenizer, make_args, reference_generate
 from trtllm_flash.llm import LLM, SamplingParams
 
 
@@ -90,10 +90,43 @@ def test_constructor_builds_through_build_model_and_load_tokenizer(monkeypatch):
               kv_cache_config={"tokens_per_block": 4, "max_tokens": 128}, progress=lines.append)
     assert seen["args"].model == "toy" and seen["args"].device == "cpu"
     assert seen["tokenizer"] == ("toy", 64)
-    assert any("torch-cudagraph runs eagerly" in line for line in lines)
+    assert sum("runs eagerly" in line for line in lines) == 1
+    # the cache lines: one before the (possibly long) allocation, one with what each kind of cache took
+    allocating = next(i for i, line in enumerate(lines) if line.startswith("[cache] allocating 8 state slots"))
+    assert "state slots" in lines[allocating + 1] and "KV" in lines[allocating + 1] and "32 pages of 4 tokens" in lines[allocating + 1]
     (out,) = llm.generate("abc", SamplingParams(max_tokens=3))
     assert out.outputs[0].token_ids == reference_generate(FakeTokenizer().encode("abc"), 3)
     with pytest.raises(ValueError, match="did you mean 'max_seq_len'"):
         LLM("toy", max_seq_lenn=3)
     with pytest.raises(ValueError, match="model is required"):
         LLM(device="cpu")
+
+
+@pytest.mark.parametrize("interruption", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_generate_frees_every_slot_and_page_whatever_happens(interruption):
+    """Issue 17: an exception (or Ctrl-C) in a step left the batch's requests in the engine for good."""
+    llm = _llm()
+    real_step, calls = llm.engine.step, []
+
+    def step_then_fail():
+        calls.append(1)
+        if len(calls) == 3:
+            raise interruption
+        return real_step()
+
+    llm.engine.step = step_then_fail
+    with pytest.raises(type(interruption)):
+        llm.generate(["abc", "hello", "xyz"], SamplingParams(max_tokens=8))
+    assert (llm.engine.cache_manager.num_used_pages, llm.engine.cache_manager.num_used_slots) == (0, 0)
+    assert not llm.engine.has_unfinished_requests()
+    llm.engine.step = real_step
+    (again,) = llm.generate("abc", SamplingParams(max_tokens=4))
+    assert again.outputs[0].token_ids == reference_generate(FakeTokenizer().encode("abc"), 4)
+
+
+def test_a_request_failing_in_a_step_gets_its_own_error():
+    llm = LLM.from_parts(FakeBuiltModel(poison=VOCAB - 1), FakeTokenizer(), make_args())
+    good, bad = llm.generate([[1, 2, 3], [4, VOCAB - 1]], SamplingParams(max_tokens=5))
+    assert good.error is None and good.outputs[0].token_ids == reference_generate(FakeTokenizer().memory_token_ids + [1, 2, 3], 5)
+    assert "poisoned token" in bad.error
+    assert llm.engine.cache_manager.num_used_slots == 0

@@ -50,7 +50,7 @@ def test_dot_override_strings_are_yaml_typed():
 @pytest.mark.parametrize("data, message", [
     ({"max_batch_sizes": 3}, "unknown key 'max_batch_sizes'; did you mean 'max_batch_size'?"),
     ({"kv_cache_config": {"tokens_per_blok": 3}}, "unknown key 'kv_cache_config.tokens_per_blok'; did you mean 'tokens_per_block'?"),
-    ({"kv_cache_config": {"enable_block_reuse": True}}, "enable_block_reuse: must be false"),
+    ({"kv_cache_config": {"max_snapshots": -1}}, "kv_cache_config.max_snapshots"),
     ({"dtype": "fp64"}, "dtype: Input should be"),
     ({"world_size": 2}, "world_size: must be 1"),
     ({"max_num_tokens": 0}, "max_num_tokens"),

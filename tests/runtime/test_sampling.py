@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample, top_k_mask, top_p_mask
+from trtllm_flash.runtime.sampling import RowSamplingError, find_stop_string, make_generator, sample, top_k_mask, top_p_mask
 from trtllm_flash.sampling_params import SamplingParams
 
 
@@ -84,3 +84,31 @@ def test_sampling_params_defaults_and_validation():
         SamplingParams(top_k=1.5)
     with pytest.raises(ValueError, match="stop must be"):
         SamplingParams(stop=[""])
+
+
+def test_tiny_temperature_is_greedy_and_huge_top_k_or_seed_are_refused():
+    """Issue 17: a temperature of 1e-45 sampled NaN, top_k / seed >= 2**63 overflowed in the sampler."""
+    logits = _logits()
+    tiny = [SamplingParams(temperature=1e-45, seed=1) for _ in range(5)]
+    assert all(p.greedy for p in tiny) and not SamplingParams(temperature=1e-5).greedy
+    assert sample(logits, tiny, [make_generator(1, "cpu")] * 5).tolist() == logits.argmax(-1).tolist()
+    assert SamplingParams(top_k=2**31 - 1, seed=2**63 - 1).top_k == 2**31 - 1
+    with pytest.raises(ValueError, match="top_k must be <= 2147483647"):
+        SamplingParams(top_k=2**63)
+    with pytest.raises(ValueError, match="seed must be <= 9223372036854775807"):
+        SamplingParams(seed=2**64)
+
+
+def test_a_row_that_cannot_be_sampled_fails_alone():
+    logits = _logits(3)
+    params = [SamplingParams(temperature=1.0, seed=s) for s in range(3)]
+    expected = sample(logits, params, [make_generator(s, "cpu") for s in range(3)]).tolist()
+    for breakage in ({"temperature": float("nan")}, {"top_k": 2**63}):   # set past validation
+        broken = [SamplingParams(temperature=1.0, seed=s) for s in range(3)]
+        for key, value in breakage.items():
+            setattr(broken[1], key, value)
+        with pytest.raises(RowSamplingError) as raised:
+            sample(logits, broken, [make_generator(s, "cpu") for s in range(3)])
+        assert list(raised.value.errors) == [1]
+        tokens = raised.value.tokens.tolist()
+        assert (tokens[0], tokens[2]) == (expected[0], expected[2])

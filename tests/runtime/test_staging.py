@@ -58,21 +58,32 @@ def test_build_metadata_wraps_metadata_arrays():
         assert torch.equal(meta[name], torch.from_numpy(a)), name
 
 
-def test_stager_on_cpu_wraps_the_arrays():
-    arrays = metadata_arrays([2, 1], [0, 4], [1, 0], [[3], [1, 2]])
-    out = HostToDeviceStager("cpu").upload(arrays)
-    for name, a in arrays.items():
-        assert out[name].dtype == torch.from_numpy(a).dtype and out[name].is_contiguous()
-        assert out[name].numpy().tolist() == a.tolist()
+def step_arrays(step):
+    pages = 1000 if step == 2 else 40 * step + 1  # step 2: an 8 KB page table
+    arrays = metadata_arrays([3 + step, 1], [0, 9], [1, 0], [[2, 3], list(range(1, pages + 1))])
+    arrays["input_ids"] = np.arange(4 + step, dtype=np.int64) * 7
+    arrays["odd"] = np.arange(3 + step, dtype=np.int8)  # not a multiple of 16 bytes: the next one realigns
+    return arrays
 
 
-@pytest.mark.gpu
-def test_stager_packs_one_copy_to_cuda():
-    stager = HostToDeviceStager("cuda")
-    for step in range(3):  # the buffers are reused (and grow) across calls
-        arrays = metadata_arrays([3 + step, 1], [0, 9], [1, 0], [[2, 3], list(range(1, 40 * step + 2))])
-        arrays["input_ids"] = np.arange(4 + step, dtype=np.int64) * 7
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_stager_packs_one_copy(device):
+    """One device buffer holds every array, each at a 16-byte aligned offset, none overlapping; the buffers
+    are reused across calls and grow (step 2 needs more than the first 4 KiB)."""
+    stager = HostToDeviceStager(device)
+    buffers = set()
+    for step in range(3):
+        arrays = step_arrays(step)
         out = stager.upload(arrays)
+        storages = {t.untyped_storage().data_ptr() for t in out.values()}
+        assert len(storages) == 1
+        base = storages.pop()
+        buffers.add(base)
+        spans = sorted((t.data_ptr() - base, t.nbytes) for t in out.values())
+        assert all(start % 16 == 0 for start, _ in spans)
+        assert all(start + size <= following for (start, size), (following, _) in zip(spans, spans[1:]))
         for name, a in arrays.items():
-            assert out[name].device.type == "cuda" and out[name].dtype == torch.from_numpy(a).dtype
+            assert out[name].device.type == device and out[name].dtype == torch.from_numpy(a).dtype
+            assert out[name].shape == a.shape and out[name].is_contiguous()
             assert out[name].cpu().numpy().tolist() == a.tolist(), name
+    assert len(buffers) == 2  # reused at step 1, regrown at step 2

@@ -16,7 +16,11 @@ class ByteTokenizer:
     text_vocab_size = TEXT_VOCAB
     memory_token_ids = list(range(TEXT_VOCAB, TEXT_VOCAB + NUM_MEMORY_TOKENS))
 
+    def __init__(self):
+        self.encoded_chars = 0   # characters encoded so far (tests check what was never tokenized)
+
     def encode(self, text: str) -> List[int]:
+        self.encoded_chars += len(text)
         return self.memory_token_ids + list(text.encode())
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
@@ -49,6 +53,7 @@ class Delta:
     finished: bool
     finish_reason: Optional[str]
     error: Optional[str] = None
+    num_cached_tokens: int = 0
 
 
 class FakeEngine:
@@ -57,7 +62,9 @@ class FakeEngine:
     A request holds one slot and one page per 4 tokens while running. ``token_budget`` (when a test
     sets it) is the number of steps that may still produce tokens; at 0 ``step`` makes no progress, so
     a test can hold requests mid-generation. ``fail_next_step`` makes one step raise;
-    ``broken`` makes ``has_unfinished_requests`` raise (the loop itself cannot go on).
+    ``broken`` makes ``has_unfinished_requests`` raise (the loop itself cannot go on); a request whose
+    prompt holds the token ``poison`` (when a test sets it) fails alone (an error delta, as the runtime reports a request
+    whose step failed) after its first token.
     """
 
     def __init__(self, answer: bytes = b"abcdefghij", max_batch_size: int = 4):
@@ -72,6 +79,7 @@ class FakeEngine:
         self.broken = False
         self.aborted: List[str] = []
         self.prompts: Dict[str, List[int]] = {}
+        self.poison: Optional[int] = None
 
     def add_request(self, request_id, prompt_token_ids, sampling_params):
         if request_id in self.params:
@@ -112,6 +120,11 @@ class FakeEngine:
             token = self.answer[count % len(self.answer)]
             self.generated[request_id] = count + 1
             self.running[request_id].append(token)
+            if count == 1 and self.poison is not None and self.poison in self.running[request_id]:
+                del self.running[request_id]
+                del self.params[request_id]
+                deltas.append(Delta(request_id, [], True, None, "the engine step failed: poisoned"))
+                continue
             done = count + 1 >= self.params[request_id].max_tokens
             deltas.append(Delta(request_id, [token], done, "length" if done else None))
             if done:

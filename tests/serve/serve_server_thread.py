@@ -5,20 +5,20 @@ import socket
 import threading
 import time
 
-import uvicorn
+from trtllm_flash.serve.server import make_server
 
 
 class ServerThread:
-    """Context manager: serve ``app`` on 127.0.0.1 until the block exits; ``base_url`` points at it."""
+    """Context manager: serve ``app`` (from ``build_app``) on 127.0.0.1 until the block exits, as
+    ``trtllm-flash serve`` does but with a ``grace_s`` shutdown grace; ``base_url`` points at it."""
 
-    def __init__(self, app, startup_timeout_s: float = 60.0):
+    def __init__(self, app, startup_timeout_s: float = 60.0, grace_s: float = 5.0):
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
-        self._server = uvicorn.Server(config)
+        self._server = make_server(app, log_level="warning", grace_s=grace_s)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
         self._startup_timeout_s = startup_timeout_s
 

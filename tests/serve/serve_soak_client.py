@@ -3,8 +3,12 @@
 :func:`plan_workload` draws the requests (seeded): valid completions and chats, streamed or not,
 with random prompt lengths and max_tokens; about 10 % streamed requests the client cancels after a
 few chunks; about 5 % invalid ones (prompt longer than max_seq_len by up to 100 tokens, bad
-sampling values, n > 1, an unknown model, malformed JSON). :func:`run_workload` sends them from
-``concurrency`` asyncio clients over httpx and records what came back, with a deadline.
+sampling values, n > 1, an unknown model, malformed JSON, and the hostile requests of issue 17:
+top_k / seed past 64 bits, a boolean max_tokens or token id, a string for a boolean, a number as a
+chat text part, a lone surrogate, thousands of stop strings, a body over the size limit); and, among
+the valid ones, a temperature of 1e-45 (greedy) and requests without max_tokens (they run to what
+fits). :func:`run_workload` sends them from ``concurrency`` asyncio clients over httpx and records
+what came back, with a deadline.
 """
 from __future__ import annotations
 
@@ -17,13 +21,19 @@ from typing import Any, Dict, List, Optional
 
 import httpx
 
-INVALID_KINDS = ("prompt_too_long", "bad_temperature", "n_too_large", "unknown_model", "malformed_json")
+INVALID_KINDS = ("prompt_too_long", "bad_temperature", "n_too_large", "unknown_model", "malformed_json",
+                 "huge_top_k", "huge_seed", "bool_max_tokens", "bool_token_id", "string_stream", "number_text_part",
+                 "lone_surrogate", "many_stops", "oversized_body")
+#: valid requests with an unusual shape: kind -> what the body gets
+ODD_VALID_KINDS = ("tiny_temperature", "no_max_tokens")
+#: bodies the server must refuse with 413 (it bounds them at 4 MiB by default)
+OVERSIZED_BODY_BYTES = 5 * 1024 * 1024
 
 
 @dataclass
 class PlannedRequest:
     index: int
-    kind: str                       # "valid", "cancel" or one of INVALID_KINDS
+    kind: str                       # "valid", "cancel", one of ODD_VALID_KINDS or one of INVALID_KINDS
     path: str                       # "/v1/completions" or "/v1/chat/completions"
     body: Any                       # dict, or raw bytes for malformed JSON
     stream: bool
@@ -53,6 +63,7 @@ class WorkloadShape:
     max_new_tokens: int = 8
     cancel_fraction: float = 0.10
     invalid_fraction: float = 0.05
+    odd_valid_fraction: float = 0.02
     seed: int = 0
 
 
@@ -65,7 +76,7 @@ def plan_workload(shape: WorkloadShape) -> List[PlannedRequest]:
         draw = rng.random()
         kind = ("cancel" if draw < shape.cancel_fraction else
                 INVALID_KINDS[index % len(INVALID_KINDS)] if draw < shape.cancel_fraction + shape.invalid_fraction
-                else "valid")
+                else ODD_VALID_KINDS[index % 2] if draw > 1 - shape.odd_valid_fraction else "valid")
         # a cancelled request asks for more than it will read, so it is still running when it leaves
         max_tokens = shape.max_new_tokens * 4 if kind == "cancel" else rng.randint(1, shape.max_new_tokens)
         if kind == "prompt_too_long":
@@ -74,7 +85,8 @@ def plan_workload(shape: WorkloadShape) -> List[PlannedRequest]:
             prompt_len = rng.randint(1, room - max_tokens)
         prompt = [rng.randrange(shape.text_vocab_size) for _ in range(prompt_len)]
         stream = kind == "cancel" or rng.random() < 0.5
-        chat = kind not in ("cancel", "prompt_too_long") and rng.random() < 0.3
+        chat = kind == "number_text_part" or (
+            kind not in ("cancel", "prompt_too_long", "bool_token_id", "lone_surrogate") and rng.random() < 0.3)
         if chat:
             words = " ".join(rng.choice(["hello", "flash", "mamba", "delta", "attention", "token"])
                              for _ in range(rng.randint(1, 3)))
@@ -93,9 +105,39 @@ def plan_workload(shape: WorkloadShape) -> List[PlannedRequest]:
             body["model"] = shape.model + "-missing"
         elif kind == "malformed_json":
             body = json.dumps(body).encode()[:-7]
+        elif kind in _HOSTILE:
+            body = _HOSTILE[kind](body)
+        elif kind == "tiny_temperature":
+            body["temperature"] = 1e-45
+        elif kind == "no_max_tokens":
+            del body["max_tokens"]
+            max_tokens = room - prompt_len if not chat else room   # an upper bound: what can fit
         planned.append(PlannedRequest(index, kind, path, body, stream, max_tokens,
                                       cancel_after_chunks=rng.randint(1, 3) if kind == "cancel" else 0))
     return planned
+
+
+def _set(**fields):
+    return lambda body: {**body, **fields}
+
+
+def _lone_surrogate(body: Dict[str, Any]) -> bytes:
+    body = {**body, "prompt": "PLACEHOLDER"}
+    return json.dumps(body).replace("PLACEHOLDER", "a\\ud800b").encode()
+
+
+#: the hostile requests of issue 17: kind -> the body it sends (each must get a 4xx)
+_HOSTILE = {
+    "huge_top_k": _set(top_k=2**63),
+    "huge_seed": _set(seed=2**64),
+    "bool_max_tokens": _set(max_tokens=True),
+    "bool_token_id": _set(prompt=[True, False]),
+    "string_stream": _set(stream="yes"),
+    "number_text_part": _set(messages=[{"role": "user", "content": [{"type": "text", "text": 123}]}]),
+    "lone_surrogate": _lone_surrogate,
+    "many_stops": _set(stop=["x"] * 20_000),
+    "oversized_body": _set(prompt="z" * OVERSIZED_BODY_BYTES),
+}
 
 
 async def _send(client: httpx.AsyncClient, request: PlannedRequest) -> Outcome:
@@ -165,8 +207,10 @@ def summarize(outcomes: List[Outcome], elapsed_s: float, concurrency: int) -> Di
     """Throughput, latency percentiles (complete valid answers) and counts per request kind."""
     latencies = sorted(o.latency_s for o in outcomes if o.request.kind == "valid")
     counts: Dict[str, int] = {}
+    statuses: Dict[int, int] = {}
     for outcome in outcomes:
         counts[outcome.request.kind] = counts.get(outcome.request.kind, 0) + 1
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
 
     def percentile(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
@@ -175,7 +219,7 @@ def summarize(outcomes: List[Outcome], elapsed_s: float, concurrency: int) -> Di
             "requests_per_s": round(len(outcomes) / elapsed_s, 2),
             "valid_latency_p50_s": round(percentile(0.50), 4), "valid_latency_p99_s": round(percentile(0.99), 4),
             "completion_tokens": sum(o.completion_tokens or 0 for o in outcomes if o.request.kind == "valid"),
-            "counts": counts}
+            "counts": counts, "statuses": statuses}
 
 
 def problems(outcomes: List[Outcome]) -> List[str]:
@@ -184,8 +228,9 @@ def problems(outcomes: List[Outcome]) -> List[str]:
     for o in outcomes:
         r = o.request
         if r.kind in INVALID_KINDS:
-            if not 400 <= o.status < 500:
-                found.append(f"#{r.index} {r.kind}: status {o.status}, wanted 4xx")
+            wanted = (413,) if r.kind == "oversized_body" else range(400, 500)
+            if o.status not in wanted:
+                found.append(f"#{r.index} {r.kind}: status {o.status}, wanted {'413' if r.kind == 'oversized_body' else '4xx'}")
         elif r.kind == "cancel":
             if o.status != 200:
                 found.append(f"#{r.index} cancel: status {o.status} ({o.error})")
@@ -194,7 +239,7 @@ def problems(outcomes: List[Outcome]) -> List[str]:
         elif o.finish_reason not in ("stop", "length") or (r.stream and not o.saw_done):
             found.append(f"#{r.index} valid: incomplete (finish_reason {o.finish_reason}, [DONE] {o.saw_done})")
         elif o.completion_tokens is None or not 0 <= o.completion_tokens <= r.max_tokens or (
-                o.finish_reason == "length" and o.completion_tokens != r.max_tokens):
+                o.finish_reason == "length" and o.completion_tokens != r.max_tokens and r.kind != "no_max_tokens"):
             found.append(f"#{r.index} valid: {o.completion_tokens} tokens for max_tokens {r.max_tokens} "
                          f"({o.finish_reason})")
     return found

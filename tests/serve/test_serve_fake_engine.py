@@ -25,7 +25,8 @@ MAX_SEQ_LEN = 64
 
 def _serve(engine: FakeEngine, max_waiting: int = 8) -> ServerThread:
     model = ServedModel(name=MODEL, tokenizer=ByteTokenizer(), max_seq_len=MAX_SEQ_LEN,
-                        num_memory_tokens=NUM_MEMORY_TOKENS, make_sampling_params=FakeSamplingParams)
+                        num_memory_tokens=NUM_MEMORY_TOKENS, make_sampling_params=FakeSamplingParams,
+                        max_chars_per_token=1)
     loop = EngineLoop(engine, max_running=engine.max_batch_size, max_waiting=max_waiting,
                       stats=lambda e: e.cache_stats())
     return ServerThread(build_app(model, loop))
@@ -139,7 +140,7 @@ def test_invalid_completion_requests_are_400(server, body, param, code):
 def test_invalid_chat_requests_are_400(server):
     url = server.base_url + "/v1/chat/completions"
     for body, param in [({"model": MODEL, "messages": []}, "messages"),
-                        ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
+                        ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
                         ({"model": MODEL, "messages": [{"role": "user", "content": "x" * MAX_SEQ_LEN}]}, "messages")]:
         response = httpx.post(url, json=body, timeout=10)
         assert response.status_code == 400 and response.json()["error"]["param"] == param, body

@@ -36,8 +36,8 @@ def client(server):
     return openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 
-def _greedy(llm, prompts):
-    outputs = llm.generate(prompts, SamplingParams(max_tokens=MAX_TOKENS, temperature=0.0))
+def _greedy(llm, prompts, max_tokens=MAX_TOKENS, ignore_eos=False):
+    outputs = llm.generate(prompts, SamplingParams(max_tokens=max_tokens, temperature=0.0, ignore_eos=ignore_eos))
     return [(o.outputs[0].text, o.outputs[0].token_ids) for o in outputs]
 
 
@@ -77,11 +77,23 @@ def test_greedy_chat_matches_llm_generate_on_the_chat_template(client, llm):
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == text
 
 
-def test_seeded_sampling_is_reproducible(client):
-    def sample():
-        return client.completions.create(model=MODEL, prompt=PROMPTS[1], max_tokens=MAX_TOKENS, temperature=1.0,
-                                         top_p=0.9, seed=1234).choices[0].text
-    assert sample() == sample()
+def test_seeded_sampling_is_reproducible_and_seeds_differ(client):
+    def sample(seed, **fields):
+        return client.completions.create(model=MODEL, prompt=PROMPTS[1], max_tokens=MAX_TOKENS, seed=seed,
+                                         **{"temperature": 1.0, "top_p": 0.9, **fields}).choices[0].text
+    first = sample(1234)
+    assert sample(1234) == first
+    # the tiny random model's next-token distribution is broad: 12 tokens drawn with other seeds differ
+    others = {sample(seed) for seed in (1, 2, 3)}
+    assert first not in others and len(others) == 3
+
+
+def test_top_k_1_and_tiny_top_p_sample_the_greedy_answer(client):
+    greedy = client.completions.create(model=MODEL, prompt=PROMPTS[0], max_tokens=MAX_TOKENS, temperature=0).choices[0].text
+    for fields in ({"extra_body": {"top_k": 1}}, {"top_p": 1e-6}):
+        result = client.completions.create(model=MODEL, prompt=PROMPTS[0], max_tokens=MAX_TOKENS, temperature=1.0, seed=5,
+                                           **fields)
+        assert result.choices[0].text == greedy, fields
 
 
 def test_models_lists_the_served_model(client):
@@ -123,3 +135,55 @@ def test_client_leaving_mid_stream_frees_its_cache(client, server):
     assert after["requests_aborted"] == aborted_before + 1
     assert (after["num_used_slots"], after["num_used_pages"], after["requests_in_flight"]) == (0, 0, 0)
     assert httpx.get(server.base_url + "/health", timeout=30).status_code == 200
+
+
+def test_one_hostile_request_among_six_running_hurts_none(client, server, llm):
+    """Issue 17: temperature 1e-45 beside 6 running requests made all 7 fail with a 500."""
+    import concurrent.futures
+
+    prompts = [f"{PROMPTS[i % 3]} {i}" for i in range(6)]
+    expected = [text for text, _ in _greedy(llm, prompts, max_tokens=64, ignore_eos=True)]
+
+    def complete(prompt, **extra):
+        return client.completions.create(model=MODEL, prompt=prompt, max_tokens=64, temperature=0,
+                                         extra_body={"ignore_eos": True}, **extra).choices[0].text
+
+    with concurrent.futures.ThreadPoolExecutor(7) as pool:
+        running = [pool.submit(complete, prompt) for prompt in prompts]
+        tiny = pool.submit(client.completions.create, model=MODEL, prompt=PROMPTS[0], max_tokens=64,
+                           temperature=1e-45, stream=True)
+        streamed = "".join(chunk.choices[0].text for chunk in tiny.result(timeout=120))
+        assert [future.result(timeout=120) for future in running] == expected
+    assert streamed == _greedy(llm, PROMPTS[:1], max_tokens=64)[0][0]   # a tiny temperature is greedy
+    for field, value in (("top_k", 2**63), ("seed", 2**64)):
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.completions.create(model=MODEL, prompt="hi", max_tokens=4, temperature=1.0, extra_body={field: value})
+        assert raised.value.body["param"] == field
+    stats = _stats(server)
+    assert (stats["num_used_slots"], stats["num_used_pages"]) == (0, 0)
+
+
+def test_a_request_failing_mid_run_through_llm_generate_leaves_the_others_identical(llm):
+    """The runtime's own isolation on the real model: one request's sampling breaks after validation
+    (its temperature becomes NaN mid-run) among six running ones; the six finish with the tokens they
+    get without it, the offender gets its error, and no slot or page stays in use."""
+    prompts = [f"{PROMPTS[i % 3]} {i}" for i in range(6)]
+    params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
+    without = [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
+    offender = SamplingParams(max_tokens=24, temperature=1.0, seed=0, ignore_eos=True)
+    real_step, steps = llm.engine.step, []
+
+    def step():
+        steps.append(1)
+        if len(steps) == 4:
+            offender.temperature = float("nan")
+        return real_step()
+
+    llm.engine.step = step
+    try:
+        outputs = llm.generate(prompts + ["offender"], [params] * 6 + [offender])
+    finally:
+        llm.engine.step = real_step
+    assert [o.outputs[0].token_ids for o in outputs[:6]] == without
+    assert "probability tensor" in outputs[6].error
+    assert (llm.engine.cache_manager.num_used_slots, llm.engine.cache_manager.num_used_pages) == (0, 0)

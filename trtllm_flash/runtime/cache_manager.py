@@ -11,11 +11,21 @@ Layouts (``trtllm_flash/ops/interface.py``):
   per layer, a fixed ring per state slot (sentinel slot included), so it needs no pages.
 
 A freed slot is not zeroed: a prefill from zero state is signalled by ``use_initial_states = False``.
+
+Pages are reference counted so that sequences can share the full pages of a common prefix (the
+prefix cache, :mod:`trtllm_flash.runtime.prefix_cache`): a page is *used* while a sequence's page
+row holds it, *cached* while only the prefix cache holds it, and *free* otherwise. A sequence never
+writes a page it shares: it only writes positions it computes, which lie beyond the shared prefix.
+
+:class:`SlotState` is the one place that knows what a sequence's state outside its full pages is —
+every state-cache row (conv tails, Mamba2 SSM state, DeltaNet state), its sliding-window rings, and
+the partial last full-attention page of a prefix that ends mid-page — and :class:`SnapshotStore` keeps
+copies of it (prefix-cache snapshots) as plain tensor copies.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Hashable, List, Optional, Sequence
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -46,6 +56,85 @@ class _PageRow:
         return self.row[: self.count].tolist()
 
 
+def snapshot_bytes(cache_specs: Dict[str, CacheSpec], page_size: int, with_tail: bool = True) -> int:
+    """Bytes of one prefix-cache snapshot of a model with ``cache_specs``: every state row, every
+    sliding-window ring and, when ``with_tail`` (a prefix ending mid-page), one page of every
+    full-attention layer — what :class:`SlotState` lists."""
+    total = 0
+    for spec in cache_specs.values():
+        if isinstance(spec, StateCache):
+            total += spec.bytes_per_slot()
+        elif spec.sliding_window > 0:
+            total += window_pages(spec.sliding_window, page_size) * spec.bytes_per_page(page_size)
+        elif with_tail:
+            total += spec.bytes_per_page(page_size)
+    return total
+
+
+class SlotState:
+    """Views of one sequence's state outside its full pages, in the cache manager's tensors.
+
+    ``parts(slot)`` lists, in a fixed order, every state cache's row ``[slot]`` (shape ``spec.shape``)
+    and every sliding-window layer's ring ``[slot * R : (slot + 1) * R]`` (R = :func:`window_pages`);
+    ``tail(page)`` lists every full-attention layer's page ``[page]`` (``[2, hkv, page_size, d]``), the
+    partial last page a prefix ending mid-page needs. Restoring both parts at the same position gives
+    a slot that continues exactly as the one they were copied from.
+    """
+
+    def __init__(self, tensors: Dict[str, torch.Tensor], cache_specs: Dict[str, CacheSpec], page_size: int):
+        self._tensors = tensors  # read at each call: the cache manager may replace a tensor while sizing
+        self._rows: List[str] = []
+        self._rings: List[Tuple[str, int]] = []
+        self._full: List[str] = []
+        for name, spec in cache_specs.items():
+            if isinstance(spec, StateCache):
+                self._rows.append(name)
+            elif spec.sliding_window > 0:
+                self._rings.append((name, window_pages(spec.sliding_window, page_size)))
+            else:
+                self._full.append(name)
+
+    def parts(self, slot: int) -> List[torch.Tensor]:
+        t = self._tensors
+        return [t[n][slot] for n in self._rows] + [t[n][slot * ring : (slot + 1) * ring] for n, ring in self._rings]
+
+    def tail(self, page: int) -> List[torch.Tensor]:
+        return [self._tensors[n][page] for n in self._full]
+
+    def copy_tail(self, src_page: int, dst_page: int) -> None:
+        """Copy page ``src_page`` of every full-attention layer to ``dst_page`` (copy-on-write)."""
+        for n in self._full:
+            self._tensors[n][dst_page].copy_(self._tensors[n][src_page])
+
+
+class SnapshotStore:
+    """``num_rows`` copies of a :class:`SlotState` (device tensors allocated once): row ``r`` holds one
+    sequence's state parts at some position and, when that position is mid-page, its partial page."""
+
+    def __init__(self, state: SlotState, num_rows: int, device: torch.device):
+        self.state = state
+        self.num_rows = num_rows
+        probe = state.parts(0) + state.tail(0) if num_rows else []
+        self._store = [torch.empty((num_rows, *t.shape), dtype=t.dtype, device=device) for t in probe]
+        self._num_parts = len(state.parts(0))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self._store)
+
+    def save(self, row: int, slot: int, tail_page: Optional[int]) -> None:
+        """Copy ``slot``'s state (and ``tail_page`` of every full-attention layer, if given) into ``row``."""
+        sources = self.state.parts(slot) + (self.state.tail(tail_page) if tail_page is not None else [])
+        for store, src in zip(self._store, sources):
+            store[row].copy_(src)
+
+    def restore(self, row: int, slot: int, tail_page: Optional[int]) -> None:
+        """Copy ``row`` into ``slot`` (and its saved partial page into ``tail_page``, if given)."""
+        targets = self.state.parts(slot) + (self.state.tail(tail_page) if tail_page is not None else [])
+        for store, dst in zip(self._store, targets):
+            dst.copy_(store[row])
+
+
 class CacheManager:
     """Allocates the caches of ``cache_specs`` and tracks which slots and pages are in use.
 
@@ -60,6 +149,8 @@ class CacheManager:
             ``free_memory_fraction`` of the memory free after the state caches, on the CPU
             :data:`DEFAULT_CPU_KV_BUDGET_BYTES`.
         free_memory_fraction: ``kv_cache_config.free_gpu_memory_fraction``.
+        num_snapshots: rows of the :class:`SnapshotStore` (prefix-cache snapshots), allocated before
+            the pages are sized from the memory budget.
     """
 
     def __init__(
@@ -72,6 +163,7 @@ class CacheManager:
         device: torch.device | str = "cpu",
         memory_budget_bytes: Optional[int] = None,
         free_memory_fraction: float = 0.9,
+        num_snapshots: int = 0,
     ):
         if max_batch_size < 1 or max_seq_len < 1 or page_size < 1:
             raise ValueError(f"max_batch_size, max_seq_len and page_size must be >= 1, got {max_batch_size}, {max_seq_len}, {page_size}")
@@ -94,12 +186,24 @@ class CacheManager:
                 full_kv[name] = spec
             else:
                 raise ValueError(f"cache {name!r} has spec {spec!r}; expected a PagedKVCache or StateCache")
+        for name, spec in full_kv.items():  # one page each until the snapshot store is allocated
+            self.tensors[name] = self._kv_tensor(spec, 1)
+        self.slot_state = SlotState(self.tensors, cache_specs, page_size)
+        self.snapshots = SnapshotStore(self.slot_state, num_snapshots, self.device)
         self.num_pages = self._resolve_num_pages(full_kv, num_pages, memory_budget_bytes, free_memory_fraction)
         for name, spec in full_kv.items():
             self.tensors[name] = self._kv_tensor(spec, self.num_pages)
         self._free_slots: List[int] = list(range(max_batch_size - 1, -1, -1))
         self._free_pages: List[int] = [p for p in range(self.num_pages - 1, -1, -1) if p != SENTINEL_PAGE]
         self._pages: Dict[Hashable, _PageRow] = {}
+        self._seq_refs = np.zeros(self.num_pages, dtype=np.int32)  # page rows holding each page
+        self._cache_held = np.zeros(self.num_pages, dtype=bool)  # pages the prefix cache holds
+        #: pages the prefix cache keeps for good (the memory-token prefix); only the sequences that
+        #: start with that prefix can use them
+        self.reserved_pages = 0
+        #: called with a page count when the free list runs short: the prefix cache lets go of (up
+        #: to) that many cached pages
+        self.reclaim: Optional[Callable[[int], None]] = None
 
     def _kv_tensor(self, spec: PagedKVCache, pages: int) -> torch.Tensor:
         shape = (pages, 2, spec.num_kv_heads, self.page_size, spec.head_dim)
@@ -139,31 +243,78 @@ class CacheManager:
         """Pages that hold ``length`` tokens."""
         return math.ceil(length / self.page_size)
 
-    def can_hold(self, length: int) -> bool:
-        """Whether one sequence of ``length`` tokens fits in the pool when it has it to itself."""
-        return self.pages_needed(length) <= self.num_pages - 1
+    def can_hold(self, length: int, shared_pages: int = 0) -> bool:
+        """Whether one sequence of ``length`` tokens, ``shared_pages`` of them reserved prefix pages it
+        shares, fits in the pool when it has it to itself."""
+        return self.pages_needed(length) - shared_pages <= self.num_pages - 1 - self.reserved_pages
+
+    def _take_free(self, count: int) -> bool:
+        """Make sure ``count`` pages are on the free list, reclaiming cached pages; False if impossible."""
+        if count > len(self._free_pages) and self.reclaim is not None:
+            self.reclaim(count - len(self._free_pages))
+        return count <= len(self._free_pages)
+
+    def _pop_free(self) -> int:
+        page = self._free_pages.pop()
+        self._seq_refs[page] = 1
+        return page
 
     def ensure_pages(self, seq_id: Hashable, length: int) -> bool:
         """Give ``seq_id`` pages for its first ``length`` tokens; False (nothing allocated) when the pool
-        has too few free pages."""
+        has too few free (or reclaimable cached) pages."""
         held = self._pages.get(seq_id)
         count = 0 if held is None else held.count
         missing = self.pages_needed(length) - count
-        if missing > len(self._free_pages):
-            return False
         if missing <= 0:
             return True
+        if not self._take_free(missing):
+            return False
         if held is None:
             held = self._pages[seq_id] = _PageRow(self.max_pages_per_seq)
-        held.row[count : count + missing] = [self._free_pages.pop() for _ in range(missing)]
+        held.row[count : count + missing] = [self._pop_free() for _ in range(missing)]
         held.count += missing
         return True
 
+    def share_pages(self, seq_id: Hashable, pages: Sequence[int]) -> None:
+        """Start ``seq_id``'s page row (it must hold none) with the shared, already filled ``pages``."""
+        if seq_id in self._pages:
+            raise ValueError(f"sequence {seq_id!r} already holds pages; shared pages must come first")
+        if not pages:
+            return
+        held = self._pages[seq_id] = _PageRow(self.max_pages_per_seq)
+        held.row[: len(pages)] = pages
+        held.count = len(pages)
+        self._seq_refs[list(pages)] += 1
+
     def free_pages(self, seq_id: Hashable) -> None:
-        """Return every page of ``seq_id`` to the pool (no-op when it holds none)."""
+        """Drop every page of ``seq_id`` (no-op when it holds none); a page no one else holds is freed."""
         held = self._pages.pop(seq_id, None)
-        if held is not None:
-            self._free_pages.extend(reversed(held.pages()))
+        if held is None:
+            return
+        for page in reversed(held.pages()):
+            self._seq_refs[page] -= 1
+            if self._seq_refs[page] == 0 and not self._cache_held[page]:
+                self._free_pages.append(page)
+
+    # -- the prefix cache's hold on pages ---------------------------------------------------------
+
+    def hold_page(self, page: int) -> None:
+        """The prefix cache keeps ``page`` (a filled page some sequence holds) after its sequences."""
+        if self._seq_refs[page] == 0 or self._cache_held[page]:
+            raise ValueError(f"page {page} is not a sequence's page the prefix cache can take")
+        self._cache_held[page] = True
+
+    def release_page(self, page: int) -> None:
+        """The prefix cache lets go of ``page``; it is freed if no sequence holds it."""
+        if not self._cache_held[page]:
+            raise ValueError(f"page {page} is not held by the prefix cache")
+        self._cache_held[page] = False
+        if self._seq_refs[page] == 0:
+            self._free_pages.append(page)
+
+    def page_in_use(self, page: int) -> bool:
+        """Whether a sequence's page row holds ``page``."""
+        return bool(self._seq_refs[page])
 
     def page_table_row(self, seq_id: Hashable) -> List[int]:
         """Physical page of each logical page of ``seq_id``, in order."""
@@ -184,7 +335,13 @@ class CacheManager:
 
     @property
     def num_used_pages(self) -> int:
-        return self.num_pages - 1 - len(self._free_pages)
+        """Pages some sequence holds (shared ones once)."""
+        return int(np.count_nonzero(self._seq_refs))
+
+    @property
+    def num_cached_pages(self) -> int:
+        """Pages only the prefix cache holds."""
+        return int(np.count_nonzero(self._cache_held & (self._seq_refs == 0)))
 
     @property
     def num_free_pages(self) -> int:

@@ -9,38 +9,59 @@ The overlap scheduler (on unless ``disable_overlap_scheduler``) keeps the GPU bu
 works: step ``n + 1`` is launched before the tokens of step ``n`` are read, its decode inputs gathered
 on the GPU from step ``n``'s sampled tokens; the host then reads step ``n``'s tokens, checks the stop
 conditions and reports them while step ``n + 1`` runs.
+
+Prefix caching (:mod:`trtllm_flash.runtime.prefix_cache`): at construction the engine computes the
+state after the model's memory tokens once (unless ``kv_cache_config.reuse_memory_tokens`` is false)
+and every prompt that starts with them resumes from it. With ``kv_cache_config.enable_block_reuse``
+it also records the pages of every prefill chunk, a snapshot at each chunk end on a page boundary and
+one at the end of every finished sequence.
+
+One request never fails the others. Its sampling parameters are validated when it is added; a row
+that still cannot be sampled (:class:`~trtllm_flash.runtime.sampling.RowSamplingError`) fails that
+request alone, the other rows keeping the tokens they drew. A forward that raises fails its request
+when it ran alone; with several requests in the batch the culprit is unknown, so every one of them is
+*set aside* (cache freed, to be recomputed from its tokens, as after a preemption) and retried alone,
+one at a time, until it has sampled a token alone: the one that fails alone gets the error, the
+others go on with the tokens they would have had.
 """
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, List, Optional, Sequence as Seq
+import logging
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 import torch
 
 from trtllm_flash.ops.metadata import BatchMetadata, metadata_arrays
 from trtllm_flash.runtime.cache_manager import CacheManager
-from trtllm_flash.runtime.sampling import find_stop_string, make_generator, sample
-from trtllm_flash.runtime.scheduler import ScheduledBatch, Scheduler
+from trtllm_flash.runtime.prefix_cache import PrefixCache
+from trtllm_flash.runtime.sampling import RowSamplingError, find_stop_string, make_generator, sample
+from trtllm_flash.runtime.scheduler import ScheduledBatch, ScheduledChunk, Scheduler
 from trtllm_flash.runtime.sequence import RequestOutputDelta, Sequence, SequenceStatus
 from trtllm_flash.runtime.staging import HostToDeviceStager
 from trtllm_flash.sampling_params import SamplingParams
 
+logger = logging.getLogger(__name__)
+
+#: a request in this many failed batches is failed itself (a failure that needs several requests together
+#: would otherwise set them aside and retry them for ever)
+MAX_FAILED_BATCHES = 3
+
 
 class _SampledStep:
     """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
-    ``sequences[i]``'s; a copy into ``host`` (pinned, ``[>= N]``) is queued behind them and ``copied``
-    records its end (both None on the CPU, where ``tokens`` is read directly)."""
+    ``sequences[i]``'s; a copy into ``host`` (``[>= N]``, pinned on CUDA) is queued behind them and ``copied``
+    records its end (None on the CPU, where the copy is synchronous: the same double buffering runs there)."""
 
-    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: Optional[torch.Tensor], copied: Optional[torch.cuda.Event]):
+    def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: torch.Tensor, copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
         self._copied = copied
-        if host is None:
-            self._host = tokens
-        else:
-            self._host = host[: tokens.numel()]
-            self._host.copy_(tokens, non_blocking=True)
+        self._host = host[: tokens.numel()]
+        self._host.copy_(tokens, non_blocking=True)
+        if copied is not None:
             copied.record()
 
     def host_tokens(self) -> List[int]:
@@ -67,6 +88,10 @@ class Engine:
         self.args = args
         self.device = torch.device(device) if device is not None else args.resolved_device()
         kv = args.kv_cache_config
+        config = built_model.config
+        num_memory = int(getattr(config, "num_memory_tokens", 0) or 0)
+        self.memory_token_ids = list(range(int(config.vocab_size), int(config.vocab_size) + num_memory)) if kv.reuse_memory_tokens else []
+        pin_rows = 1 if self.memory_token_ids else 0
         self.cache_manager = CacheManager(
             built_model.cache_specs,
             max_batch_size=args.max_batch_size,
@@ -75,12 +100,13 @@ class Engine:
             num_pages=None if kv.max_tokens is None else -(-kv.max_tokens // kv.tokens_per_block) + 1,
             device=self.device,
             free_memory_fraction=kv.free_gpu_memory_fraction,
+            num_snapshots=pin_rows + (kv.max_snapshots if kv.enable_block_reuse else 0),
         )
+        self.prefix_cache = PrefixCache(self.cache_manager, kv.enable_block_reuse, pin_rows)
         self.stager = HostToDeviceStager(self.device)
-        self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill)
+        self.scheduler = Scheduler(self.cache_manager, args.max_num_tokens, args.enable_chunked_prefill, self.prefix_cache)
         self.eos_token_ids = _as_id_set(getattr(tokenizer, "eos_token_id", None))
-        config = built_model.config
-        self.max_token_id = int(config.vocab_size) + int(getattr(config, "num_memory_tokens", 0) or 0)
+        self.max_token_id = int(config.vocab_size) + num_memory
         self._sequences: Dict[str, Sequence] = {}
         self._pending: List[RequestOutputDelta] = []
         self._arrivals = itertools.count()
@@ -89,9 +115,32 @@ class Engine:
         # sampled tokens come back through two pinned buffers, taken in turn: the step in flight holds one
         # while the next step is launched into the other
         on_cuda = self.device.type == "cuda"
-        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=True) if on_cuda else None for _ in range(2)]
+        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=on_cuda) for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
+        self._suspects: Deque[Sequence] = deque()  # set aside after a failed step, to be retried alone
+        self.num_failed_steps = 0
+        #: prompt tokens computed (again after a preemption; the memory-token prefix computed once is not counted)
+        self.num_prefilled_tokens = 0
+        self._compute_memory_prefix()
+
+    def _compute_memory_prefix(self) -> None:
+        """Run the memory tokens once (in chunks of ``max_num_tokens``) and pin their pages and state
+        in the prefix cache, so that no request prefills them."""
+        ids = self.memory_token_ids
+        if not ids:
+            return
+        seq = Sequence("<memory-token prefix>", ids, SamplingParams(max_tokens=1), -1, None)
+        seq.slot = self.cache_manager.allocate_slot()
+        if not self.cache_manager.ensure_pages(seq.request_id, len(ids)):
+            raise ValueError(f"the KV cache ({self.cache_manager.num_pages - 1} pages) cannot hold the {len(ids)} memory tokens; raise kv_cache_config.max_tokens")
+        while seq.num_computed < len(ids):
+            chunk = ScheduledChunk(seq, min(len(ids) - seq.num_computed, self.args.max_num_tokens), needs_logits=False)
+            self._forward(ScheduledBatch(prefills=[chunk]))
+            seq.num_computed += chunk.num_tokens
+        self.prefix_cache.record(seq.request_id, ids, seq.slot, len(ids), snapshot=True, pinned=True)
+        self.cache_manager.free_pages(seq.request_id)
+        self.cache_manager.free_slot(seq.slot)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -112,25 +161,34 @@ class Engine:
             raise ValueError(f"prompt token id {bad[0]!r} is not an integer in [0, {self.max_token_id})")
         if params.n != 1:
             raise ValueError(f"the engine runs one completion per request, got n={params.n}; add n requests (LLM.generate does)")
-        self._check_length(len(ids), params.max_tokens)
+        memory = self.memory_token_ids
+        shared = self.cache_manager.reserved_pages if len(ids) > len(memory) and ids[: len(memory)] == memory else 0
+        self._check_length(len(ids), params.max_tokens, shared)
         generator = make_generator(params.seed, self.device)
         seq = Sequence(request_id, ids, params, next(self._arrivals), generator)
         self._sequences[request_id] = seq
         self.scheduler.add(seq)
 
-    def _check_length(self, prompt_len: int, max_tokens: int) -> None:
+    def _check_length(self, prompt_len: int, max_tokens: int, shared_pages: int) -> None:
         limit = self.args.max_seq_len
         if prompt_len >= limit:
             raise ValueError(f"the prompt has {prompt_len} tokens (memory tokens included) but max_seq_len is {limit}: shorten it to at most {limit - 1} tokens")
         if prompt_len + max_tokens > limit:
             raise ValueError(f"prompt ({prompt_len} tokens) + max_tokens ({max_tokens}) exceeds max_seq_len {limit}: set max_tokens <= {limit - prompt_len}")
-        if not self.cache_manager.can_hold(prompt_len + max_tokens):
+        if not self.cache_manager.can_hold(prompt_len + max_tokens, shared_pages):
             raise ValueError(
                 f"prompt + max_tokens ({prompt_len + max_tokens} tokens) needs more KV pages than the cache holds "
                 f"({self.cache_manager.num_pages - 1} of {self.cache_manager.page_size} tokens); lower max_tokens or raise kv_cache_config.max_tokens"
             )
         if not self.args.enable_chunked_prefill and prompt_len > self.args.max_num_tokens:
             raise ValueError(f"the prompt has {prompt_len} tokens but max_num_tokens is {self.args.max_num_tokens}: set enable_chunked_prefill true or raise max_num_tokens")
+
+    @property
+    def max_request_tokens(self) -> int:
+        """Prompt + generated tokens one request can reach: ``max_seq_len``, or less when the KV pool
+        (every page but the sentinel) holds fewer tokens."""
+        cache = self.cache_manager
+        return min(self.args.max_seq_len, (cache.num_pages - 1) * cache.page_size)
 
     def abort_request(self, request_id: str) -> None:
         """Stop ``request_id`` and free its slot and pages now; the next step reports it with
@@ -145,8 +203,11 @@ class Engine:
         return bool(self._sequences or self._pending or self._in_flight)
 
     @property
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> Dict[str, float]:
+        """Queue, cache and prefix-cache counters; ``prefix_cache_hit_rate`` = reused tokens / (reused
+        + prefilled tokens) over the engine's life."""
         cache = self.cache_manager
+        reused = self.scheduler.num_reused_tokens
         return {
             "num_running": len(self.scheduler.running),
             "num_waiting": len(self.scheduler.waiting),
@@ -154,6 +215,12 @@ class Engine:
             "num_free_pages": cache.num_free_pages,
             "num_used_slots": cache.num_used_slots,
             "num_preemptions": self.scheduler.num_preemptions,
+            "num_failed_steps": self.num_failed_steps,
+            "num_cached_pages": cache.num_cached_pages,
+            "num_prefix_snapshots": self.prefix_cache.num_snapshots,
+            "num_prefilled_tokens": self.num_prefilled_tokens,
+            "num_reused_tokens": reused,
+            "prefix_cache_hit_rate": reused / max(1, reused + self.num_prefilled_tokens),
         }
 
     # -- the step ------------------------------------------------------------------------------
@@ -165,17 +232,67 @@ class Engine:
         the tokens of the *previous* step while the GPU works: a request's tokens arrive one step later,
         and a request that stopped is computed one step too many (that token is dropped).
         """
-        deltas, self._pending = self._pending, []
+        deltas: List[RequestOutputDelta] = []
+        self._next_alone()
         batch = self.scheduler.schedule()
         deltas.extend(self._take_failures())
-        launched = self._launch(batch) if batch else None
+        launched = self._launch_guarded(batch) if batch else None
         previous, self._in_flight = self._in_flight, launched
         if previous is not None:
             deltas.extend(self._read_tokens(previous))
         if not self.overlap and launched is not None:
             self._in_flight = None
             deltas.extend(self._read_tokens(launched))
+        deltas.extend(self._pending)  # aborts, and requests failed during this step
+        self._pending = []
         return deltas
+
+    def _launch_guarded(self, batch: ScheduledBatch) -> Optional[_SampledStep]:
+        """:meth:`_launch`, or when the forward raises: fail its request if it ran alone, else set every
+        request of the batch aside to be retried alone (a half-run forward leaves no trace: the caches of
+        the requests set aside are recomputed)."""
+        try:
+            launched = self._launch(batch)
+        except Exception as exc:
+            self.num_failed_steps += 1
+            reason = f"the engine step failed: {type(exc).__name__}: {exc}"
+            seqs = [chunk.seq for chunk in batch.chunks]
+            if len(seqs) == 1:
+                self._fail(seqs[0], reason)
+                return None
+            logger.warning("%s; retrying its %d requests one at a time", reason, len(seqs))
+            for seq in seqs:
+                seq.num_failed_batches += 1
+                if seq.num_failed_batches >= MAX_FAILED_BATCHES:
+                    self._fail(seq, f"{reason} (in {seq.num_failed_batches} batches)")
+                    continue
+                self.scheduler.set_aside(seq)
+                self._suspects.append(seq)
+            return None
+        solo = self.scheduler.solo
+        if solo is not None and launched is not None and solo in launched.sequences:
+            self.scheduler.solo = None  # it sampled a token alone: cleared
+        return launched
+
+    def _next_alone(self) -> None:
+        """Give the scheduler the next request set aside to run alone, once the previous one is done."""
+        solo = self.scheduler.solo
+        if solo is not None and solo.status is not SequenceStatus.FINISHED:
+            return
+        self.scheduler.solo = None
+        while self._suspects:
+            seq = self._suspects.popleft()
+            if seq.status is not SequenceStatus.FINISHED:
+                self.scheduler.add(seq, front=True)
+                self.scheduler.solo = seq
+                return
+
+    def _fail(self, seq: Sequence, reason: str) -> None:
+        """End ``seq`` with ``reason`` as its error (reported by this step) and free its cache."""
+        logger.warning("request %s failed: %s", seq.request_id, reason)
+        self.scheduler.remove(seq)
+        del self._sequences[seq.request_id]
+        self._pending.append(RequestOutputDelta(seq.request_id, [], True, None, reason))
 
     def _take_failures(self) -> List[RequestOutputDelta]:
         failed, self.scheduler.failed = self.scheduler.failed, []
@@ -188,13 +305,24 @@ class Engine:
         Every sampled sequence gets a pending token; None when no chunk samples."""
         logits = self._forward(batch)
         for chunk in batch.chunks:
-            chunk.seq.num_computed += chunk.num_tokens
+            seq = chunk.seq
+            if seq.num_computed < seq.prompt_len:
+                self.num_prefilled_tokens += min(chunk.num_tokens, seq.prompt_len - seq.num_computed)
+            seq.num_computed += chunk.num_tokens
+        for chunk in batch.prefills:
+            self._record_prefix(chunk.seq, snapshot=chunk.seq.num_computed % self.cache_manager.page_size == 0)
         sampled = [c.seq for c in batch.chunks if c.needs_logits]
         if not sampled:
             return None
-        tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
+        try:
+            tokens = sample(logits[: len(sampled)], [seq.params for seq in sampled], [seq.generator for seq in sampled])
+        except RowSamplingError as err:
+            tokens = err.tokens
+            for row, reason in err.errors.items():
+                self._fail(sampled[row], reason)
         for row, seq in enumerate(sampled):
-            seq.append_pending(row)
+            if seq.status is not SequenceStatus.FINISHED:
+                seq.append_pending(row)
         turn = self._launches % 2
         self._launches += 1
         return _SampledStep(sampled, tokens, self._token_buffers[turn], self._token_copied[turn])
@@ -208,10 +336,19 @@ class Engine:
             seq.resolve_pending(token)
             reason = self._finish_reason(seq, token)
             if reason is not None:
+                self._record_prefix(seq, snapshot=True)  # the next chat turn resumes from here
                 self.scheduler.remove(seq)
                 del self._sequences[seq.request_id]
-            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason))
+            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason, num_cached_tokens=seq.num_cached_tokens or 0))
         return deltas
+
+    def _record_prefix(self, seq: Sequence, snapshot: bool) -> None:
+        """Give the prefix cache ``seq``'s computed pages (and its state, when ``snapshot``); with the
+        overlap scheduler the copies are queued behind the step that computed them. A sequence
+        preempted since (no slot) has nothing to give."""
+        if seq.slot is None or seq.num_computed == 0:
+            return
+        self.prefix_cache.record(seq.request_id, seq.token_ids, seq.slot, seq.num_computed, snapshot)
 
     def _forward(self, batch: ScheduledBatch) -> torch.Tensor:
         """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row

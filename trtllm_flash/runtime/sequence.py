@@ -22,6 +22,8 @@ class RequestOutputDelta:
 
     ``finish_reason`` is ``"stop"`` (end-of-sequence, a stop token or a stop string), ``"length"``
     (``max_tokens`` reached) or ``"abort"``, set when ``finished``; ``error`` says why a request failed.
+    ``num_cached_tokens``: prompt tokens (memory tokens included) taken from the prefix cache instead
+    of being prefilled.
     """
 
     request_id: str
@@ -29,6 +31,7 @@ class RequestOutputDelta:
     finished: bool
     finish_reason: Optional[str] = None
     error: Optional[str] = None
+    num_cached_tokens: int = 0
 
 
 #: the value a sampled token holds in ``Sequence.token_ids`` until its step's tokens reach the host
@@ -61,6 +64,11 @@ class Sequence:
         self.text_len_checked = 0
         self.num_pending = 0
         self.pending_row: Optional[int] = None
+        #: prompt tokens taken from the prefix cache at the first admission (None: not admitted yet)
+        self.num_cached_tokens: Optional[int] = None
+        #: where the current prefill chunk must end (a page boundary the prefix cache snapshots); None: anywhere
+        self.chunk_stop: Optional[int] = None
+        self.num_failed_batches = 0  # engine steps that failed with this sequence in a batch of several
 
     @property
     def output_token_ids(self) -> List[int]:

@@ -30,13 +30,19 @@ class EngineFailed(Exception):
     """The engine failed this request (a per-request error or an exception in ``step``)."""
 
 
+class ShuttingDown(EngineFailed):
+    """The server is shutting down: the request was cut short (or not accepted)."""
+
+
 @dataclass
 class RequestUpdate:
-    """What a request stream yields: new tokens, and when finished, why."""
+    """What a request stream yields: new tokens, and when finished, why; ``num_cached_tokens``: prompt
+    tokens (memory tokens included) the engine took from its prefix cache."""
 
     new_token_ids: List[int]
     finished: bool
     finish_reason: Optional[str]
+    num_cached_tokens: int = 0
 
 
 @dataclass
@@ -97,6 +103,7 @@ class EngineLoop:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._closed = False                       # set by the engine thread when it ends
+        self._closing: Optional[str] = None        # event loop only: why new requests are refused
 
     # -- lifecycle (event loop) ----------------------------------------------------------------
 
@@ -129,6 +136,8 @@ class EngineLoop:
 
         The returned stream must be consumed to the end or handed to :meth:`release`.
         """
+        if self._closing is not None:
+            raise ShuttingDown(self._closing)
         if not self.is_alive:
             raise EngineFailed("the engine loop is not running")
         if self._in_flight >= self.max_in_flight:
@@ -152,6 +161,11 @@ class EngineLoop:
         if not stream.finished:
             stream.finished = True
             self.abort(stream.request_id)
+
+    def fail_all(self, reason: str) -> None:
+        """End every live request with :class:`ShuttingDown` (``reason``) and refuse new ones."""
+        self._closing = reason
+        self._commands.put(_Command(lambda: [self._fail(request_id, ShuttingDown(reason)) for request_id in list(self._live)]))
 
     def abort(self, request_id: str) -> None:
         """Abort ``request_id`` before the engine's next step; unknown or finished ids are ignored."""
@@ -244,7 +258,7 @@ class EngineLoop:
                 self._live.pop(delta.request_id)
                 routed.append((stream, EngineFailed(str(delta.error))))
                 continue
-            routed.append((stream, RequestUpdate(list(delta.new_token_ids), delta.finished, delta.finish_reason)))
+            routed.append((stream, RequestUpdate(list(delta.new_token_ids), delta.finished, delta.finish_reason, delta.num_cached_tokens)))
             if delta.finished:
                 self._live.pop(delta.request_id)
         if routed:

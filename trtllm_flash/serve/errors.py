@@ -1,13 +1,14 @@
 """OpenAI-style errors: ``{"error": {"message", "type", "param", "code"}}`` with the right HTTP status.
 
 Handlers raise :class:`APIError`; :func:`install_error_handlers` turns it, FastAPI's validation
-errors (malformed JSON, wrong field types, out-of-range values) and unexpected exceptions into
-that body, so no endpoint ever answers with FastAPI's own 422 / plain-text 500.
+errors (malformed JSON, wrong field types, out-of-range values) and HTTP errors (404, 405 with its
+``Allow`` header) into that body, so no endpoint ever answers with FastAPI's own 422. Unexpected
+exceptions become a JSON 500 in :mod:`trtllm_flash.serve.middleware`. ``param`` names the field as
+OpenAI does: ``messages[0].content[1].text``.
 """
 from __future__ import annotations
 
-import logging
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,9 +16,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .protocol import ErrorBody, ErrorResponse
-
-logger = logging.getLogger(__name__)
-
 
 class APIError(Exception):
     """An error to send to the client as OpenAI-style JSON."""
@@ -46,16 +44,41 @@ def internal_error(message: str) -> APIError:
     return APIError(500, message, "server_error", None, "internal_error")
 
 
+def unavailable(message: str, code: str) -> APIError:
+    """503: the engine is not running, or the server is shutting down; retry elsewhere or later."""
+    return APIError(503, message, "server_error", None, code)
+
+
+def too_large(message: str) -> APIError:
+    return APIError(413, message, "invalid_request_error", None, "request_too_large")
+
+
+#: every status the server sends besides 200, for the OpenAPI document
+ERROR_STATUSES = {400: "invalid request (the message says what to change; `param` names the field)",
+                  413: "request body too large", 429: "the server is full; retry later",
+                  500: "the engine failed this request", 503: "the engine is not running or the server is shutting down"}
+
+
+def openai_param(location: Sequence[Any]) -> Optional[str]:
+    """Pydantic's error location (``("body", "messages", 0, "content")``) as OpenAI's ``messages[0].content``."""
+    param = ""
+    for part in location:
+        if part == "body" and not param:
+            continue
+        param += f"[{part}]" if isinstance(part, int) else (f".{part}" if param else str(part))
+    return param or None
+
+
 def _describe_validation_error(exc: RequestValidationError) -> APIError:
     """The first pydantic error as a 400 naming the offending field."""
     first = exc.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
     if first.get("type") == "json_invalid":
         return bad_request(f"The request body is not valid JSON ({first.get('msg')}); send a JSON object.",
                            code="invalid_json")
-    param = ".".join(location) or None
+    param = openai_param(first.get("loc", ()))
     if param is None:
         return bad_request(f"Invalid request body: {first.get('msg')}; send a JSON object.", code="invalid_body")
+    param += (first.get("ctx") or {}).get("subpath", "")
     return bad_request(f"Invalid value for '{param}': {first.get('msg')}.", param=param, code="invalid_value")
 
 
@@ -73,9 +96,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return APIError(exc.status_code, str(exc.detail), kind).response()
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error while serving a request")
-        return internal_error(f"Internal server error: {type(exc).__name__}: {exc}").response()
+        response = APIError(exc.status_code, str(exc.detail), kind).response()
+        response.headers.update(exc.headers or {})   # 405's Allow
+        return response

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from .detokenizer import IncrementalDetokenizer
-from .engine_loop import EngineFailed, EngineLoop, Overloaded, RequestStream
-from .errors import APIError, bad_request, internal_error, overloaded
-from .protocol import SamplingFields, Usage, new_id, unsupported_field
+from .engine_loop import EngineFailed, EngineLoop, Overloaded, RequestStream, ShuttingDown
+from .errors import APIError, bad_request, internal_error, overloaded, unavailable
+from .protocol import PromptTokensDetails, SamplingFields, Usage, new_id, unsupported_field
 from .responses import ChatResponses, CompletionResponses
 
 Responses = Union[ChatResponses, CompletionResponses]
@@ -36,6 +36,12 @@ class ServedModel:
         max_seq_len: prompt (memory tokens included) + generated tokens must fit in this.
         num_memory_tokens: memory tokens the tokenizer prepends; excluded from usage counts.
         make_sampling_params: the runtime's ``SamplingParams`` constructor (raises ValueError).
+        max_chars_per_token: characters the longest token decodes to: a prompt of more than
+            ``max_seq_len * max_chars_per_token`` characters cannot fit and is refused untokenized
+            (None: every prompt is tokenized first; ``trtllm-flash serve`` always sets it).
+        max_request_tokens: prompt + answer tokens one request can hold: ``max_seq_len`` or less when
+            the KV pool is smaller (None: ``max_seq_len``). A request without ``max_tokens`` may
+            generate up to it.
     """
 
     name: str
@@ -43,6 +49,16 @@ class ServedModel:
     max_seq_len: int
     num_memory_tokens: int
     make_sampling_params: Callable[..., Any]
+    max_chars_per_token: Optional[int] = None
+    max_request_tokens: Optional[int] = None
+
+    @property
+    def max_prompt_chars(self) -> Optional[int]:
+        return None if self.max_chars_per_token is None else self.max_seq_len * self.max_chars_per_token
+
+    @property
+    def request_token_limit(self) -> int:
+        return min(self.max_seq_len, self.max_request_tokens or self.max_seq_len)
 
 
 class GenerationService:
@@ -63,10 +79,12 @@ class GenerationService:
             raise overloaded(f"The server is overloaded ({exc}); retry later.") from exc
         except ValueError as exc:
             raise bad_request(f"The request was refused by the engine: {exc}") from exc
+        except ShuttingDown as exc:
+            raise unavailable(f"The server is shutting down ({exc}); retry later.", "shutting_down") from exc
         except EngineFailed as exc:
-            raise APIError(503, f"The engine is unavailable: {exc}", "server_error", code="engine_unavailable") from exc
+            raise unavailable(f"The engine is unavailable: {exc}", "engine_unavailable") from exc
         answer = _Answer(stream, IncrementalDetokenizer(self.model.tokenizer, body.stop_strings()),
-                         len(prompt_token_ids) - self.model.num_memory_tokens)
+                         len(prompt_token_ids) - self.model.num_memory_tokens, self.model.num_memory_tokens)
         if body.stream:
             events = self._events(answer, responses, body.include_usage())
             return _EngineStreamResponse(events, on_close=lambda: self.engine_loop.release(stream))
@@ -82,27 +100,32 @@ class GenerationService:
         if body.n != 1:
             raise bad_request(f"n={body.n} is not supported; this server returns one choice per request, "
                               "send n=1 (or several requests).", param="n")
-        max_seq_len = self.model.max_seq_len
-        if prompt_len >= max_seq_len:
+        limit = self.model.request_token_limit
+        held_by = (f"max_seq_len is {limit}" if limit == self.model.max_seq_len else
+                   f"the KV cache holds {limit} tokens per request (max_seq_len {self.model.max_seq_len})")
+        memory = self.model.num_memory_tokens
+        if prompt_len >= limit:
             raise bad_request(
-                f"The prompt is {prompt_len - self.model.num_memory_tokens} tokens long (+ "
-                f"{self.model.num_memory_tokens} memory tokens) but max_seq_len is {max_seq_len}: shorten the "
-                f"prompt to at most {max_seq_len - self.model.num_memory_tokens - 1} tokens.",
+                f"The prompt is {prompt_len - memory} tokens long (+ {memory} memory tokens) but {held_by}: "
+                f"shorten the prompt to at most {limit - memory - 1} tokens.",
                 param="messages" if hasattr(body, "messages") else "prompt", code="context_length_exceeded")
-        room = max_seq_len - prompt_len
+        room = limit - prompt_len
         max_tokens = body.requested_max_tokens()
         if max_tokens is not None and max_tokens > room:
+            named = "max_completion_tokens" if getattr(body, "max_completion_tokens", None) is not None else "max_tokens"
             raise bad_request(
-                f"The prompt ({prompt_len - self.model.num_memory_tokens} tokens + {self.model.num_memory_tokens} "
-                f"memory tokens) plus max_tokens={max_tokens} exceeds max_seq_len={max_seq_len}: set max_tokens "
-                f"to at most {room} or shorten the prompt.", param="max_tokens", code="context_length_exceeded")
+                f"The prompt ({prompt_len - memory} tokens + {memory} memory tokens) plus {named}={max_tokens} "
+                f"does not fit: {held_by}; set {named} to at most {room} or shorten the prompt.",
+                param=named, code="context_length_exceeded")
         try:
             return self.model.make_sampling_params(
                 max_tokens=max_tokens if max_tokens is not None else room, temperature=body.temperature,
                 top_k=body.top_k, top_p=body.top_p, seed=body.seed, stop=body.stop_strings(),
                 ignore_eos=body.ignore_eos)
         except ValueError as exc:
-            raise bad_request(f"Invalid sampling parameters: {exc}") from exc
+            param = next((name for name in ("temperature", "top_k", "top_p", "seed", "stop", "max_tokens")
+                          if str(exc).startswith(name)), None)
+            raise bad_request(f"Invalid sampling parameters: {exc}", param=param) from exc
 
     async def _events(self, answer: "_Answer", responses: Responses, include_usage: bool) -> AsyncIterator[str]:
         """Server-sent events: opening chunks, one chunk per text piece, the finish, usage, [DONE]."""
@@ -129,16 +152,19 @@ class GenerationService:
 class _Answer:
     """The text of one request as it is generated, its finish reason and its usage counts."""
 
-    def __init__(self, stream: RequestStream, detokenizer: IncrementalDetokenizer, prompt_tokens: int):
+    def __init__(self, stream: RequestStream, detokenizer: IncrementalDetokenizer, prompt_tokens: int, num_memory_tokens: int):
         self._stream = stream
         self._detokenizer = detokenizer
         self._prompt_tokens = prompt_tokens
+        self._num_memory_tokens = num_memory_tokens
+        self._cached_tokens = 0
         self.finish_reason: Optional[str] = None
 
     async def pieces(self) -> AsyncIterator[str]:
         """Text pieces until the answer is complete; raises :class:`APIError` if the engine failed it."""
         try:
             async for update in self._stream:
+                self._cached_tokens = max(0, update.num_cached_tokens - self._num_memory_tokens)
                 text = self._detokenizer.add(update.new_token_ids, update.finished)
                 if text:
                     yield text
@@ -149,13 +175,16 @@ class _Answer:
                     if update.finish_reason not in ("stop", "length"):
                         raise internal_error(f"The engine ended the request ({update.finish_reason}).")
                     self.finish_reason = update.finish_reason
+        except ShuttingDown as exc:
+            raise unavailable(f"The request was cut short: {exc}; retry later.", "shutting_down") from exc
         except EngineFailed as exc:
             raise internal_error(f"The engine failed this request: {exc}") from exc
 
     def usage(self) -> Usage:
         completion = self._detokenizer.num_tokens
         return Usage(prompt_tokens=self._prompt_tokens, completion_tokens=completion,
-                     total_tokens=self._prompt_tokens + completion)
+                     total_tokens=self._prompt_tokens + completion,
+                     prompt_tokens_details=PromptTokensDetails(cached_tokens=self._cached_tokens))
 
 
 class _EngineStreamResponse(StreamingResponse):

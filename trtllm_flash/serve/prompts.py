@@ -29,12 +29,7 @@ def encode_completion_prompt(tokenizer: Any, prompt: Union[str, List[int]]) -> L
 
 
 def encode_chat(tokenizer: Any, messages: Sequence[ChatMessage]) -> List[int]:
-    """Chat ``messages`` rendered by the tokenizer's chat template, ending with the assistant's turn."""
-    for index, message in enumerate(messages):
-        if not isinstance(message.content, str):
-            kinds = {part.get("type") for part in message.content} - {"text"}
-            if kinds:
-                raise bad_request(f"messages[{index}].content has parts of type {sorted(map(str, kinds))}; "
-                                  "this model reads only 'text' parts.", param=f"messages.{index}.content")
+    """Chat ``messages`` (text content, checked by the protocol) rendered by the tokenizer's chat template,
+    ending with the assistant's turn."""
     conversation = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in messages]
     return list(tokenizer.apply_chat_template(conversation, add_generation_prompt=True))

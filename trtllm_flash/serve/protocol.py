@@ -11,11 +11,47 @@ import time
 import uuid
 from typing import Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from ..sampling_params import MAX_SEED, MAX_TOP_K
+
+#: at most this many stop strings per request, each at most MAX_STOP_CHARS long (the engine searches the
+#: generated text for every one of them after every token)
+MAX_STOP_STRINGS = 16
+MAX_STOP_CHARS = 512
+
+#: request bodies are strict: no bool for a number, no string for a bool, no number for a string
+STRICT = ConfigDict(extra="ignore", strict=True)
+
+
+def invalid(message: str, subpath: str = "") -> PydanticCustomError:
+    """A validation error whose ``param`` is the field's path plus ``subpath`` (e.g. ``"[0].text"``)."""
+    return PydanticCustomError("invalid_value", message, {"subpath": subpath})
+
+
+def check_text(value: Any, what: str, subpath: str = "") -> str:
+    """``value`` if it is a string of valid Unicode (no lone surrogate, which no tokenizer can encode)."""
+    if not isinstance(value, str):
+        raise invalid(f"{what} must be a string, got {_json_type(value)}", subpath)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(f"{what} is not valid Unicode (a lone surrogate at character {exc.start}); "
+                      "send UTF-8 text", subpath) from None
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 class StreamOptions(BaseModel):
     """``stream_options``: ``include_usage`` adds a final chunk holding the usage counts."""
+
+    model_config = STRICT
 
     include_usage: bool = False
 
@@ -23,15 +59,17 @@ class StreamOptions(BaseModel):
 class SamplingFields(BaseModel):
     """The sampling fields shared by ``/v1/completions`` and ``/v1/chat/completions``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     model: str
     max_tokens: Optional[int] = Field(default=None, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0,
+                               description="below 1e-5 (0 included) the answer is greedy (argmax)")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    top_k: int = Field(default=0, ge=0, description="extension: 0 keeps every token")
-    seed: Optional[int] = None
-    stop: Optional[Union[str, List[str]]] = None
+    top_k: int = Field(default=0, ge=0, le=MAX_TOP_K, description="extension: 0 keeps every token")
+    seed: Optional[int] = Field(default=None, ge=0, le=MAX_SEED)
+    stop: Any = Field(default=None, description=f"a string or up to {MAX_STOP_STRINGS} strings of at most "
+                                                f"{MAX_STOP_CHARS} characters")
     n: int = Field(default=1, ge=1)
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
@@ -39,16 +77,38 @@ class SamplingFields(BaseModel):
     user: Optional[str] = None
 
     # refused unless left at their defaults (see unsupported_field)
-    logprobs: Optional[Union[bool, int]] = None
+    logprobs: Any = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: Optional[Dict[str, float]] = None
 
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: Any) -> Optional[List[str]]:
+        if value is None:
+            return None
+        stops = [value] if isinstance(value, str) else value
+        if not isinstance(stops, list):
+            raise invalid(f"must be a string or an array of strings, got {_json_type(value)}")
+        if len(stops) > MAX_STOP_STRINGS:
+            raise invalid(f"at most {MAX_STOP_STRINGS} stop strings are accepted, got {len(stops)}")
+        for index, stop in enumerate(stops):
+            where = "" if isinstance(value, str) else f"[{index}]"
+            check_text(stop, "a stop string", where)
+            if not 1 <= len(stop) <= MAX_STOP_CHARS:
+                raise invalid(f"a stop string must have 1 to {MAX_STOP_CHARS} characters, got {len(stop)}", where)
+        return stops
+
+    @field_validator("logprobs")
+    @classmethod
+    def _logprobs(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, (bool, int)):
+            raise invalid(f"must be a boolean, an integer or null, got {_json_type(value)}")
+        return value
+
     def stop_strings(self) -> List[str]:
         """``stop`` as a list (the API takes one string or a list)."""
-        if self.stop is None:
-            return []
-        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+        return list(self.stop or [])
 
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
@@ -57,16 +117,30 @@ class SamplingFields(BaseModel):
 class ChatMessage(BaseModel):
     """One chat message; ``content`` is a string or a list of ``{"type": "text", "text": ...}`` parts."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: Union[str, List[Dict[str, Any]]]
+    content: Any = Field(description="a string or an array of {\"type\": \"text\", \"text\": string} parts")
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: Any) -> Union[str, List[Dict[str, Any]]]:
+        if isinstance(value, str) or not isinstance(value, list):
+            return check_text(value, "content")
+        for index, part in enumerate(value):
+            if not isinstance(part, dict):
+                raise invalid(f"a content part must be an object, got {_json_type(part)}", f"[{index}]")
+            if part.get("type") != "text":
+                raise invalid(f"this model reads only 'text' content parts, got type {part.get('type')!r}",
+                              f"[{index}].type")
+            check_text(part.get("text"), "a text part's 'text'", f"[{index}].text")
+        return value
 
     def text(self) -> str:
-        """The message's text; parts of a type other than ``text`` are refused by the caller."""
+        """The message's text (its text parts joined)."""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.get("text", "") for part in self.content)
+        return "".join(part["text"] for part in self.content)
 
 
 class ChatCompletionRequest(SamplingFields):
@@ -80,17 +154,34 @@ class ChatCompletionRequest(SamplingFields):
         """``max_completion_tokens`` (the current name) or ``max_tokens`` (the deprecated one)."""
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
+    def prompt_chars(self) -> int:
+        return sum(len(message.text()) for message in self.messages)
+
 
 class CompletionRequest(SamplingFields):
     """Body of ``POST /v1/completions``; ``prompt`` is a string or a list of token ids (one prompt)."""
 
-    prompt: Union[str, List[int]]
+    prompt: Any = Field(description="a string or an array of token ids")
     echo: bool = False
     suffix: Optional[str] = None
     best_of: Optional[int] = None
 
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: Any) -> Union[str, List[int]]:
+        if not isinstance(value, list):
+            return check_text(value, "prompt")
+        for index, token in enumerate(value):
+            if isinstance(token, bool) or not isinstance(token, int):
+                raise invalid(f"a token id must be an integer, got {_json_type(token)} (this server takes one "
+                              "prompt per request)", f"[{index}]")
+        return value
+
     def requested_max_tokens(self) -> Optional[int]:
         return self.max_tokens
+
+    def prompt_chars(self) -> int:
+        return len(self.prompt) if isinstance(self.prompt, str) else 0
 
 
 def unsupported_field(request: SamplingFields) -> Optional[str]:
@@ -121,12 +212,20 @@ def now() -> int:
     return int(time.time())
 
 
+class PromptTokensDetails(BaseModel):
+    """``cached_tokens``: prompt tokens taken from the prefix cache instead of being prefilled."""
+
+    cached_tokens: int = 0
+
+
 class Usage(BaseModel):
-    """Token counts; ``prompt_tokens`` excludes the memory tokens the tokenizer prepends."""
+    """Token counts; ``prompt_tokens`` and ``prompt_tokens_details.cached_tokens`` exclude the memory
+    tokens the tokenizer prepends."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
 
 
 class ErrorBody(BaseModel):

@@ -13,7 +13,6 @@ With, by ``backend``:
 """
 from __future__ import annotations
 
-import logging
 import math
 from typing import List, Literal, Optional, Tuple
 
@@ -24,7 +23,6 @@ from trtllm_flash.runtime.cuda_graph import CudaGraphRunner, check_graph_batch_s
 from trtllm_flash.transforms.graph_utils import placeholders
 from trtllm_flash.transforms.registry import BaseTransform, BuildContext, TransformConfig, TransformInfo, register_transform
 
-logger = logging.getLogger(__name__)
 
 def default_graph_batch_sizes(max_batch_size: int) -> List[int]:
     """Decode batch sizes captured when none are given: 1, 2, 4, multiples of 8, and max_batch_size."""
@@ -50,8 +48,7 @@ class CompileModel(BaseTransform):
         else:
             sizes = self.config.cuda_graph_batch_sizes or default_graph_batch_sizes(ctx.max_batch_size)
             check_graph_batch_sizes(sizes, ctx.max_batch_size)
-            if ctx.device.type != "cuda":
-                logger.warning("compile_model: %s on %s runs eagerly (CUDA graphs need a GPU)", backend, ctx.device)
+            # on the CPU the runner runs eagerly; LlmArgs.unhonoured() says so once, before the build
             ctx.runner = CudaGraphRunner(
                 gm,
                 input_names=[p.target for p in placeholders(gm)],

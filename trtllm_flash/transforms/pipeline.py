@@ -75,13 +75,16 @@ def run_pipeline(
     ctx: BuildContext,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Tuple[nn.Module, List[StepReport]]:
-    """Run the enabled passes stage by stage; ``progress`` gets one line per stage."""
+    """Run the enabled passes stage by stage; ``progress`` gets a line when a stage starts (its passes)
+    and one when it ends (its time and each pass's matches)."""
     reports: List[StepReport] = []
     ordered = pipeline_order(configs)
     for stage in Stage:
         entries = [(n, c) for n, c in ordered if c.stage == stage]
         if not entries:
             continue
+        enabled = [name for name, config in entries if config.enabled]
+        progress(f"[build] {stage.value:<16}    ...  {', '.join(enabled) or '-'}")
         stage_start = time.perf_counter()
         parts = []
         for name, config in entries:

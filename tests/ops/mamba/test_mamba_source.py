@@ -20,16 +20,26 @@ def test_chunked_matches_token_loop(chunk_size):
     torch.testing.assert_close(s, s_ref, atol=1e-4, rtol=1e-4)
 
 
-def test_dt_limits_are_applied():
+@pytest.mark.parametrize("impl", ["eager", "triton"])
+def test_dt_limits_are_applied(impl):
     """A finite dt_max changes the result exactly as the reference says."""
     x, dt, B, C = random_tokens(1, 9, seed=2)
     A, D, dt_bias = random_params(seed=2)
     dt = dt + 3.0  # softplus well above the limit
     y_ref, _ = ssm_reference(x, dt, A, B, C, D, dt_bias, 0.5, 1.0)
     y_free, _ = ssm_reference(x, dt, A, B, C, D, dt_bias, 0.0, float("inf"))
-    y = torch.ops.trtllm_flash.ssm(x, dt, A, B, C, D, dt_bias, 0.5, 1.0, 4)
+    fn = torch.ops.trtllm_flash.ssm if impl == "eager" else ssm_fast
+    y = fn(x, dt, A, B, C, D, dt_bias, 0.5, 1.0, 4)
     torch.testing.assert_close(y, y_ref, atol=1e-4, rtol=1e-4)
     assert (y - y_free).abs().max() > 1e-2
+
+
+def test_the_shared_dt_limits_bite():
+    """Every Mamba test runs with DT_MIN / DT_MAX: both must clamp some of the cases' values."""
+    _, dt, _, _ = random_tokens(2, 70, seed=3)
+    _, _, dt_bias = random_params(seed=3)
+    soft = torch.nn.functional.softplus(dt + dt_bias)
+    assert (soft < DT_MIN).float().mean() > 0.05 and (soft > DT_MAX).float().mean() > 0.05
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 3e-2)])

@@ -61,6 +61,24 @@ def test_fused_kernel_matches_the_exact_unfused_product(case, dtype):
         assert total is None
 
 
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("scale", [0.0, 0.5, 2.0], ids=["zero-row", "half-sqrt-eps", "twice-sqrt-eps"])
+def test_fused_kernel_where_eps_matters(case, scale):
+    """Rows of root-mean-square ``scale * sqrt(EPS)`` (eps changes the norm by 10 % .. 2x) and an all-zero
+    row (y must be 0, not NaN), fp32, against the float64 product."""
+    k, group, gated, with_residual = CASES[case]
+    x, w = randn(1, 1, k), randn(10, k, seed=1) * 0.2
+    norm_weight = 1 + 0.1 * randn(k if gated else group, seed=2)
+    gate = randn(1, 1, k, seed=3) if gated else None
+    active = x * F.silu(gate) if gated else x  # what the norm sees
+    x = x * (scale * EPS**0.5 / active.unflatten(-1, (-1, group)).pow(2).mean(-1).sqrt().repeat_interleave(group, -1))
+    residual = torch.zeros_like(x) if with_residual else None
+    y, _ = kernels.norm_gemv_triton(x, norm_weight, w, EPS, group, gate=gate, residual=residual, config=SMALL)
+    want_y, _ = exact(x, norm_weight, w, group, gate, residual)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), want_y, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_references_are_the_unfused_ops(dtype):
     x, w = randn(2, 3, 32, dtype=dtype), randn(5, 32, dtype=dtype, seed=1)

@@ -80,6 +80,66 @@ def test_l2norm_kernel_on_a_strided_view(dtype):
     torch.testing.assert_close(out, reference.l2norm_reference(x, 1e-6), **TOL[dtype])
 
 
+def tiny_rows(shape, norm_of_row, seed=0):
+    """fp32 rows whose ``norm_of_row`` (a function of a row) ranges over 0.3 .. 3 x sqrt(EPS), where eps changes
+    a norm's output by 10 % .. 3x, and one all-zero row (the output must be 0, not NaN)."""
+    x = randn(*shape, seed=seed).reshape(-1, shape[-1])
+    scale = torch.linspace(0.3, 3.0, x.shape[0]).unsqueeze(-1) * SMALL_EPS**0.5
+    x = x / norm_of_row(x) * scale
+    x[0] = 0
+    return x.reshape(shape)
+
+
+SMALL_EPS = 1e-5
+
+
+def rms(x):
+    return x.pow(2).mean(-1, keepdim=True).sqrt()
+
+
+def exact_rms_norm(y, w, group_size):
+    """float64 ``w * y / sqrt(mean(y^2) + eps)`` per group of ``group_size``."""
+    groups = y.double().unflatten(-1, (-1, group_size))
+    normed = groups / torch.sqrt(groups.pow(2).mean(-1, keepdim=True) + SMALL_EPS)
+    return w.double() * normed.flatten(-2)
+
+
+def check_small(out, want):
+    assert torch.isfinite(out).all()
+    assert out.reshape(-1, out.shape[-1])[0].abs().max() == 0  # the zero row
+    torch.testing.assert_close(out.double(), want, atol=1e-5, rtol=1e-5)
+
+
+def test_norm_kernels_on_rows_of_magnitude_sqrt_eps_and_zero_rows():
+    """Where eps matters: every kernel and its reference against a float64 formula, and finite."""
+    w = 1 + 0.1 * randn(36, seed=1)
+    x = tiny_rows(SHAPE, rms)
+    want = exact_rms_norm(x, w, 36)
+    for out in (kernels.rms_norm_triton(x, w, SMALL_EPS), reference.rms_norm_reference(x, w, SMALL_EPS)):
+        check_small(out, want)
+
+    residual = tiny_rows(SHAPE, rms, seed=2) - x  # x + residual is the tiny row, neither part is
+    residual.reshape(-1, 36)[0] = -x.reshape(-1, 36)[0]
+    total_want = x + residual
+    for normed, total in (kernels.add_rms_norm_triton(x, residual, w, SMALL_EPS),
+                          reference.add_rms_norm_reference(x, residual, w, SMALL_EPS)):
+        torch.testing.assert_close(total, total_want, atol=0, rtol=0)
+        check_small(normed, exact_rms_norm(total_want, w, 36))
+
+    gate = randn(*SHAPE, seed=3)
+    gated = tiny_rows(SHAPE, lambda r: rms(r * F.silu(gate.reshape(-1, 36))), seed=4)
+    for group in (36, 12):
+        want = exact_rms_norm(gated.double() * F.silu(gate.double()), w, group)
+        for out in (kernels.rms_norm_gated_triton(gated, w, gate, SMALL_EPS, group),
+                    reference.rms_norm_gated_reference(gated, w, gate, SMALL_EPS, group)):
+            check_small(out, want)
+
+    unit = tiny_rows(SHAPE, lambda r: r.norm(dim=-1, keepdim=True))  # |x|^2 ~ eps for the L2 norm
+    want = unit.double() / torch.sqrt(unit.double().pow(2).sum(-1, keepdim=True) + SMALL_EPS)
+    for out in (kernels.l2norm_triton(unit, SMALL_EPS), reference.l2norm_reference(unit, SMALL_EPS)):
+        check_small(out, want)
+
+
 @pytest.mark.parametrize(
     "op, args",
     [

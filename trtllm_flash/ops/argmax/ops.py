@@ -10,6 +10,7 @@ import torch
 
 from trtllm_flash.ops.argmax import kernels, reference
 from trtllm_flash.ops.dtypes import check_float
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_logits(logits: torch.Tensor) -> None:
@@ -33,7 +34,7 @@ def _argmax_fake(logits):
     return logits.new_empty((logits.shape[0],), dtype=torch.int64)
 
 
-@argmax.register_kernel("cuda")
+@register_fast(argmax)
 def _argmax_cuda(logits: torch.Tensor) -> torch.Tensor:
     _check_logits(logits)
     return kernels.argmax_triton(logits)

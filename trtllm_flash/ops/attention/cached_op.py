@@ -24,6 +24,7 @@ from trtllm_flash.ops.attention.triton_paging import store_kv_
 from trtllm_flash.ops.attention.triton_prefill import paged_prefill
 from trtllm_flash.ops.attention.validation import check_cached_inputs
 from trtllm_flash.ops.interface import window_pages
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::cached_attention", mutates_args=("kv_cache",))
@@ -114,4 +115,4 @@ def cached_attention_fast(
     return out.view(shape)
 
 
-cached_attention.register_kernel("cuda")(cached_attention_fast)
+register_fast(cached_attention, cached_attention_fast)

@@ -12,6 +12,7 @@ import torch
 from trtllm_flash.ops.attention.reference import attention_reference
 from trtllm_flash.ops.attention.triton_prefill import paged_prefill
 from trtllm_flash.ops.attention.validation import check_source_inputs
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::attention", mutates_args=())
@@ -41,4 +42,4 @@ def attention_fast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: flo
     return out.view(b, s, h, d)
 
 
-attention.register_kernel("cuda")(attention_fast)
+register_fast(attention, attention_fast)

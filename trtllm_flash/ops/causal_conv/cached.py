@@ -21,6 +21,7 @@ import torch
 from trtllm_flash.ops.causal_conv.kernels import conv_decode_, conv_prefill, store_conv_windows_
 from trtllm_flash.ops.causal_conv.reference import causal_conv1d_reference, conv_step
 from trtllm_flash.ops.causal_conv.validation import check_cached_inputs
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::cached_causal_conv1d", mutates_args=("conv_state",))
@@ -90,4 +91,4 @@ def cached_causal_conv1d_fast(
     return y.view(shape)
 
 
-cached_causal_conv1d.register_kernel("cuda")(cached_causal_conv1d_fast)
+register_fast(cached_causal_conv1d, cached_causal_conv1d_fast)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from trtllm_flash.ops.causal_conv.kernels import conv_prefill
 from trtllm_flash.ops.causal_conv.reference import apply_activation
 from trtllm_flash.ops.causal_conv.validation import check_source_inputs
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::causal_conv1d", mutates_args=())
@@ -44,4 +45,4 @@ def causal_conv1d_fast(x: torch.Tensor, weight: torch.Tensor, bias: Optional[tor
     return y.view(b, s, c)
 
 
-causal_conv1d.register_kernel("cuda")(causal_conv1d_fast)
+register_fast(causal_conv1d, causal_conv1d_fast)

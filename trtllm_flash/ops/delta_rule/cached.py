@@ -27,6 +27,7 @@ from trtllm_flash.ops.delta_rule.reference import delta_rule_reference, delta_ru
 from trtllm_flash.ops.delta_rule.source import apply_prologue
 from trtllm_flash.ops.delta_rule.validation import check_cached_inputs
 from trtllm_flash.ops.flatten import flatten_tokens
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::cached_delta_rule", mutates_args=("delta_state",))
@@ -144,4 +145,4 @@ def cached_delta_rule_fast(
     return o.view(shape)
 
 
-cached_delta_rule.register_kernel("cuda")(cached_delta_rule_fast)
+register_fast(cached_delta_rule, cached_delta_rule_fast)

@@ -19,6 +19,7 @@ from trtllm_flash.ops.delta_rule.fla_prefill import fla_delta_rule
 from trtllm_flash.ops.delta_rule.reference import delta_rule_reference
 from trtllm_flash.ops.delta_rule.validation import check_source_inputs
 from trtllm_flash.ops.norms import l2norm
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def apply_prologue(
@@ -55,7 +56,7 @@ def _delta_rule_fake(q, k, v, beta, scale, qk_l2norm_eps=None, beta_sigmoid=Fals
     return v.new_empty(v.shape)
 
 
-@delta_rule.register_kernel("cuda")
+@register_fast(delta_rule)
 def _delta_rule_cuda(q, k, v, beta, scale, qk_l2norm_eps=None, beta_sigmoid=False):
     q, k, beta = apply_prologue(q, k, beta, qk_l2norm_eps, beta_sigmoid)
     o, _ = fla_delta_rule(q, k, v, beta, scale)

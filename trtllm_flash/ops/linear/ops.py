@@ -10,6 +10,7 @@ import torch
 
 from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.linear import kernels, reference
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_inputs(x: torch.Tensor, weight: torch.Tensor) -> None:
@@ -43,7 +44,7 @@ def uses_gemv(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-@linear.register_kernel("cuda")
+@register_fast(linear)
 def _linear_cuda(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     if uses_gemv(x, weight):
         return kernels.gemv_triton(x, weight)

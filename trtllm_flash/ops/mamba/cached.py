@@ -23,6 +23,7 @@ from trtllm_flash.ops.flatten import flatten_tokens
 from trtllm_flash.ops.mamba.prefill_kernel import ssd_prefill_
 from trtllm_flash.ops.mamba.reference import ssm_step
 from trtllm_flash.ops.mamba.validation import check_cached_inputs
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::cached_ssm", mutates_args=("ssm_state",))
@@ -120,5 +121,5 @@ def cached_ssm_fast(
     return y.view(shape)
 
 
-cached_ssm.register_kernel("cuda")(cached_ssm_fast)
+register_fast(cached_ssm, cached_ssm_fast)
 

@@ -12,6 +12,7 @@ from trtllm_flash.ops.mamba.chunked import ssd_chunked
 from trtllm_flash.ops.flatten import flatten_tokens
 from trtllm_flash.ops.mamba.prefill_kernel import ssd_prefill_
 from trtllm_flash.ops.mamba.validation import check_source_inputs
+from trtllm_flash.ops.dispatch import register_fast
 
 
 @torch.library.custom_op("trtllm_flash::ssm", mutates_args=())
@@ -50,4 +51,4 @@ def ssm_fast(x, dt, A, B, C, D, dt_bias, dt_min, dt_max, chunk_size):
     return y.view(b, s, h, p)
 
 
-ssm.register_kernel("cuda")(ssm_fast)
+register_fast(ssm, ssm_fast)

@@ -20,6 +20,7 @@ from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.linear.ops import uses_gemv
 from trtllm_flash.ops.norm_linear import kernels, reference
 from trtllm_flash.ops.norms.ops import check_like_x  # importing it registers the norm ops the unfused CUDA path calls
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check(x: torch.Tensor, norm_weight: torch.Tensor, weight: torch.Tensor, eps: float, group_size: int, gate: Optional[torch.Tensor]) -> None:
@@ -60,7 +61,7 @@ def _rms_norm_linear_fake(x, norm_weight, weight, eps, group_size, gate=None):
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
-@rms_norm_linear.register_kernel("cuda")
+@register_fast(rms_norm_linear)
 def _rms_norm_linear_cuda(x, norm_weight, weight, eps, group_size, gate=None):
     _check(x, norm_weight, weight, eps, group_size, gate)
     if uses_fused_gemv(x, weight, group_size):
@@ -88,7 +89,7 @@ def _add_rms_norm_linear_fake(x, residual, norm_weight, weight, eps):
     return x.new_empty((*x.shape[:-1], weight.shape[0])), x.new_empty(x.shape)
 
 
-@add_rms_norm_linear.register_kernel("cuda")
+@register_fast(add_rms_norm_linear)
 def _add_rms_norm_linear_cuda(x, residual, norm_weight, weight, eps):
     _check(x, norm_weight, weight, eps, x.shape[-1], None)
     check_like_x("residual", residual, x)

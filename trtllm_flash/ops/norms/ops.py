@@ -10,6 +10,7 @@ import torch
 
 from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.norms import kernels, reference
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_x_weight(x: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
@@ -40,7 +41,7 @@ def _rms_norm_fake(x, weight, eps):
     return x.new_empty(x.shape, dtype=torch.promote_types(x.dtype, weight.dtype))
 
 
-rms_norm.register_kernel("cuda")(kernels.rms_norm_triton)
+register_fast(rms_norm, kernels.rms_norm_triton)
 
 
 @torch.library.custom_op("trtllm_flash::add_rms_norm", mutates_args=())
@@ -58,7 +59,7 @@ def _add_rms_norm_fake(x, residual, weight, eps):
     return x.new_empty(x.shape, dtype=torch.promote_types(x.dtype, weight.dtype)), x.new_empty(x.shape)
 
 
-add_rms_norm.register_kernel("cuda")(kernels.add_rms_norm_triton)
+register_fast(add_rms_norm, kernels.add_rms_norm_triton)
 
 
 @torch.library.custom_op("trtllm_flash::rms_norm_gated", mutates_args=())
@@ -75,7 +76,7 @@ def _rms_norm_gated_fake(x, weight, gate, eps, group_size):
     return x.new_empty(x.shape)
 
 
-rms_norm_gated.register_kernel("cuda")(kernels.rms_norm_gated_triton)
+register_fast(rms_norm_gated, kernels.rms_norm_gated_triton)
 
 
 @torch.library.custom_op("trtllm_flash::l2norm", mutates_args=())
@@ -93,4 +94,4 @@ def _l2norm_fake(x, eps):
     return x.new_empty(x.shape)
 
 
-l2norm.register_kernel("cuda")(kernels.l2norm_triton)
+register_fast(l2norm, kernels.l2norm_triton)

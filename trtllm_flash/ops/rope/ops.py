@@ -15,6 +15,7 @@ import torch
 
 from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.rope import kernels, reference
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_inputs(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
@@ -49,4 +50,4 @@ def _rope_fake(q, k, cos, sin):
     return q.new_empty(q.shape), k.new_empty(k.shape)
 
 
-rope.register_kernel("cuda")(kernels.rope_triton)
+register_fast(rope, kernels.rope_triton)

@@ -11,6 +11,7 @@ import torch
 
 from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.silu_mul import kernels, reference
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_x(x: torch.Tensor) -> None:
@@ -35,7 +36,7 @@ def _silu_mul_fake(x):
     return x.new_empty((*x.shape[:-1], x.shape[-1] // 2))
 
 
-@silu_mul.register_kernel("cuda")
+@register_fast(silu_mul)
 def _silu_mul_cuda(x: torch.Tensor) -> torch.Tensor:
     _check_x(x)
     return kernels.silu_mul_triton(x)
