@@ -38,7 +38,7 @@ HELP = """usage: build_and_run_ad.py --model MODEL [options]
 Build a Nemotron-Flash model through trtllm-flash and generate (upstream AutoDeploy's CLI shape).
 
 options (values are YAML: lists and dicts inline; --a.b value and --a.b=value both work):
-  --model MODEL              preset (tiny, nemotron-flash-1b, ...), checkpoint directory or cached HF id
+  --model MODEL              nemotron-flash-demo (shipped, trained), a preset (tiny, ...), checkpoint dir or cached HF id
   --args.<field> VALUE       an LLM-args field, e.g. --args.max_seq_len 512, --args.kv_cache_config.max_tokens 4096
   --args.yaml-extra YAML     LLM-args YAML file (repeat to layer files)
   --prompt.batch_size N      prompts to run, the queries repeated as needed (default 2)
@@ -164,7 +164,7 @@ def run(argv: List[str]) -> int:
     overrides = dict(cli["args"])
     model = cli.get("model") or overrides.pop("model", None)
     if not model:
-        raise UsageError("--model is required (a preset such as tiny, a checkpoint directory or a cached HF id)")
+        raise UsageError("--model is required (nemotron-flash-demo, a preset such as tiny, a checkpoint directory or a cached HF id)")
     overrides["model"] = check_model(str(model))
     for path in cli["yaml_extra"]:
         if not os.path.isfile(path):
