@@ -27,13 +27,19 @@ ENV_SWITCH = "TRTLLM_FLASH_AUTODEPLOY"
 
 
 def register_now() -> None:
-    """Register with AutoDeploy; a failure warns (naming the cause) instead of breaking tensorrt_llm's import."""
+    """Register with AutoDeploy. A failure must not break tensorrt_llm's import (users who do not select
+    trtllm-flash keep working), nor hide behind a later "not in the model factory registry": it warns,
+    naming the cause, and puts a stand-in factory under our name that raises the same cause when a YAML
+    selects it (:mod:`trtllm_flash.autodeploy.refusal`)."""
     try:
         from trtllm_flash.autodeploy import register
 
         register()
     except Exception as err:  # noqa: BLE001  (the user's TensorRT-LLM import must survive)
         warnings.warn(f"trtllm-flash could not register with TensorRT-LLM AutoDeploy: {type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
+        from trtllm_flash.autodeploy.refusal import register_refusal
+
+        register_refusal(err)
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):

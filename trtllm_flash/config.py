@@ -48,7 +48,7 @@ REMOTE_CODE_KEYS = ("attn_implementation", "layer_type")
 #: "strs" (list of str), "token" (int or list of int); a trailing "?" allows null
 KEY_KINDS: Dict[str, str] = {
     "vocab_size": "int", "hidden_size": "int", "intermediate_size": "int", "num_hidden_layers": "int",
-    "layer_types": "strs", "num_attention_heads": "int", "num_key_value_heads": "int?", "attn_hidden_size": "int",
+    "layer_types": "strs?", "num_attention_heads": "int", "num_key_value_heads": "int?", "attn_hidden_size": "int",
     "kq_head_dim": "int", "v_head_dim": "int", "kq_norm": "str", "rope": "bool", "rope_theta": "number",
     "rope_type": "str?", "max_position_embeddings": "int", "orig_max_position_embeddings": "int?",
     "sliding_window": "int?", "global_attn_idx": "ints?", "mamba_d_state": "int", "mamba_d_conv": "int",

@@ -129,14 +129,14 @@ def source_node(op_packet, args: Sequence) -> torch.fx.Node:
 def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List[int]]) -> None:
     """Lay out one step in ``seq_info`` like the executor: ``chunks`` = (sequence id, input_pos, n tokens)
     in batch order; sequence id = its slot; ``pages[seq]`` = its KV pages (first ones cover the prefix)."""
-    tpb = seq_info.tokens_per_block
+    tpb = seq_info.page_size_for_metadata
     cache_loc, pages_per_seq = [], []
     for seq, pos, n in chunks:
         needed = -(-(pos + n) // tpb)
         cache_loc += pages[seq][:needed]
         pages_per_seq.append(needed)
     seq_info.nest_sequences(
-        input_ids=[[1] * n for _, _, n in chunks],
+        [[1] * n for _, _, n in chunks],
         input_pos=[pos for _, pos, _ in chunks],
         cache_loc=cache_loc,
         pages_per_seq=pages_per_seq,
@@ -147,15 +147,64 @@ def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List
 def run_step(descriptor, node, seq_info, caches: List[torch.Tensor], inputs: List[torch.Tensor], token_args: Sequence[int]):
     """Call the cached op like AutoDeploy's inserted node. ``inputs``: the ``get_num_qkv_args()`` leading
     args, per-token ones flat ``[T, ...]`` (reshaped here like ``input_ids``: ``[1, T]`` or ``[b, 1]``)."""
-    ids = seq_info.get_arg("input_ids")
+    ids = seq_info._get_arg("input_ids")
     qkv = [t.reshape(*ids.shape, *t.shape[1:]) if i in token_args else t for i, t in enumerate(inputs)]
     assert len(qkv) == descriptor.get_num_qkv_args()
-    meta_std = [seq_info.get_arg(name) for name in descriptor.get_standard_metadata_args()]
+    meta_std = [seq_info._get_arg(name) for name in descriptor.get_standard_metadata_args()]
     prepare, num_out, const_args = descriptor.get_prepare_extra_metadata_info(node)
     meta_extra = []
     if prepare is not None:
         names = [a.name for a in prepare._schema.arguments]
         assert all(n in seq_info.available_args for n in names), names
-        meta_extra = list(prepare(*[seq_info.get_arg(n) for n in names], *const_args))
+        meta_extra = list(prepare(*[seq_info._get_arg(n) for n in names], *const_args))
         assert len(meta_extra) == num_out
+    buffers = list(getattr(descriptor, "get_global_buffer_initializers", lambda n: {})(node))
+    assert not buffers, "our descriptors ask for no global buffers"
     return descriptor.get_cached_attention_op()(*qkv, *meta_std, *meta_extra, *caches, *descriptor.get_constants(node))
+
+
+def generation(ad) -> str:
+    """The AutoDeploy API generation the ``autodeploy`` fixture registered into."""
+    return ad.registration.generation
+
+
+def make_sequence_info(ad, max_seq_len: int, max_batch_size: int, page_size: int, num_blocks: int):
+    """A ``SequenceInfo`` of the fixture's generation with ``num_blocks`` KV pages of ``page_size`` tokens."""
+    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import SequenceInfo
+
+    if generation(ad) == "cache_config":
+        info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, page_size=page_size)
+        info.num_pages = num_blocks
+        return info
+    info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, tokens_per_block=page_size)
+    info.update_cache_information(num_blocks=num_blocks)
+    return info
+
+
+def make_cache_config(ad, page_size: int, kv_dtype=None):
+    """What the generation's insertion transform hands ``get_cache_initializers`` (``kv_dtype``: a torch
+    dtype or None for "auto")."""
+    if generation(ad) == "cache_config":
+        from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import CacheConfig
+
+        return CacheConfig(dtype=kv_dtype)
+    from tensorrt_llm.llmapi.llm_args import KvCacheConfig
+
+    return KvCacheConfig(tokens_per_block=page_size, dtype="auto" if kv_dtype is None else str(kv_dtype).split(".")[-1])
+
+
+def allocate(initializer, sequence_info) -> torch.Tensor:
+    """Allocate one cache the way the generation does: a resource handler's ``allocate`` or a closure."""
+    return initializer.allocate(sequence_info) if hasattr(initializer, "allocate") else initializer(sequence_info)
+
+
+def activate(descriptor, seq_info) -> None:
+    """Activate what cache insertion activates for ``descriptor``: its standard metadata and the
+    prepare op's inputs (upstream copies a SequenceInfo field only once it is active)."""
+    for name in descriptor.get_standard_metadata_args():
+        seq_info.activate_arg(name)
+    prepare, _, _ = descriptor.get_prepare_extra_metadata_info(None)
+    if prepare is not None:
+        for arg in prepare._schema.arguments:
+            if arg.name in seq_info.available_args:
+                seq_info.activate_arg(arg.name)

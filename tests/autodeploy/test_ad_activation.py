@@ -13,7 +13,8 @@ import pytest
 
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_ROOT = Path(__file__).parent / "fake_tensorrt_llm"
+FAKE_ROOT = Path(__file__).parent / "standins" / "resource_handlers"
+SHARED = Path(__file__).parent / "standins" / "shared"
 PTH = REPO / "trtllm_flash" / "autodeploy" / "trtllm_flash_autodeploy.pth"
 
 
@@ -23,7 +24,7 @@ def _run(code: str, site_dir: Path, with_fake: bool, env_extra=None) -> subproce
     Without the stand-in the interpreter also starts without site-packages (``-S``), where an installed
     TensorRT-LLM would live: it sees no ``tensorrt_llm`` on every machine, with the ``[autodeploy]`` extra or not."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TRTLLM_FLASH_AUTODEPLOY")}
-    paths = [str(REPO)] + ([str(FAKE_ROOT)] if with_fake else [])
+    paths = [str(REPO)] + ([str(FAKE_ROOT), str(SHARED)] if with_fake else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(env_extra or {})
     prelude = f"import site, sys; site.addsitedir({str(site_dir)!r})\n"
@@ -101,7 +102,7 @@ def test_build_and_run_ad_wrapper_registers_then_runs_the_upstream_script(tmp_pa
         "print('ARGS', sys.argv[1:])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(FAKE_ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(FAKE_ROOT), str(SHARED)])
     env["TRTLLM_FLASH_AUTODEPLOY"] = "0"  # prove the wrapper registers by itself
     result = subprocess.run(
         [sys.executable, "-m", "trtllm_flash.autodeploy.build_and_run_ad", "--model", "m", "--ad-script", str(script), "--args.yaml-extra", "x.yaml"],

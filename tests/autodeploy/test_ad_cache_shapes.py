@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ad_harness import CASES, require_family, source_node
+from ad_harness import CASES, require_family, allocate, generation, make_cache_config, make_sequence_info, source_node
 
 from trtllm_flash.ops.interface import PagedKVCache, StateCache, get_descriptor
 from trtllm_flash.runtime.cache_manager import CacheManager
@@ -21,46 +21,44 @@ SPECS = {
 }
 
 
-def _sequence_info():
-    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import SequenceInfo
-
-    info = SequenceInfo(max_seq_len=MAX_SEQ, max_batch_size=MAX_BATCH, tokens_per_block=PAGE)
-    info.update_cache_information(num_blocks=BLOCKS)
-    return info
-
-
-def _assert_same_allocation(specs, handlers):
+def _assert_same_allocation(ad, specs, initializers):
     ours = CacheManager(specs, max_batch_size=MAX_BATCH, max_seq_len=MAX_SEQ, page_size=PAGE, num_pages=BLOCKS).tensors
-    info = _sequence_info()
-    assert list(handlers) == list(specs)
-    for name, handler in handlers.items():
-        theirs = handler.allocate(info)
+    info = make_sequence_info(ad, MAX_SEQ, MAX_BATCH, PAGE, BLOCKS)
+    assert list(initializers) == list(specs)
+    for name, initializer in initializers.items():
+        theirs = allocate(initializer, info)
         assert (tuple(theirs.shape), theirs.dtype) == (tuple(ours[name].shape), ours[name].dtype), name
 
 
-def test_every_spec_kind_maps_to_the_matching_handler(autodeploy):
-    from tensorrt_llm._torch.auto_deploy.custom_ops import attention_interface as ai
-    from tensorrt_llm.llmapi.llm_args import KvCacheConfig
+def test_every_spec_kind_maps_to_the_generations_cache_initializer(autodeploy):
+    from trtllm_flash.autodeploy.generations import mapping_module
 
-    from trtllm_flash.autodeploy.resources import SlidingWindowRingHandler, resource_handlers
+    mapping = mapping_module(generation(autodeploy))
+    if generation(autodeploy) == "cache_config":
+        initializers = mapping.cache_initializers(SPECS, make_cache_config(autodeploy, PAGE))
+        assert all(callable(fn) and not hasattr(fn, "allocate") for fn in initializers.values())
+    else:
+        from tensorrt_llm._torch.auto_deploy.custom_ops import attention_interface as ai
 
-    handlers = resource_handlers(SPECS, KvCacheConfig(tokens_per_block=PAGE))
-    assert type(handlers["kv_full"]) is ai.KVPagedResourceHandler
-    assert (handlers["kv_full"].kv_factor, handlers["kv_full"].kv_layout) == (2, "HND")
-    assert type(handlers["kv_window"]) is SlidingWindowRingHandler and not handlers["kv_window"].is_paged
-    assert type(handlers["ssm"]) is ai.SSMResourceHandler
-    assert type(handlers["conv"]) is ai.CausalConvResourceHandler and handlers["conv"].d_conv == 4
-    assert type(handlers["delta"]) is ai.StateResourceHandler
-    _assert_same_allocation(SPECS, handlers)
+        initializers = mapping.resource_handlers(SPECS, make_cache_config(autodeploy, PAGE))
+        assert type(initializers["kv_full"]) is ai.KVPagedResourceHandler
+        assert (initializers["kv_full"].kv_factor, initializers["kv_full"].kv_layout) == (2, "HND")
+        assert type(initializers["kv_window"]) is mapping.SlidingWindowRingHandler and not initializers["kv_window"].is_paged
+        assert type(initializers["ssm"]) is ai.SSMResourceHandler
+        assert type(initializers["conv"]) is ai.CausalConvResourceHandler and initializers["conv"].d_conv == 4
+        assert type(initializers["delta"]) is ai.StateResourceHandler
+    _assert_same_allocation(autodeploy, SPECS, initializers)
 
 
-def test_kv_dtype_follows_kv_cache_config(autodeploy):
-    from tensorrt_llm.llmapi.llm_args import KvCacheConfig
+def test_kv_dtype_follows_the_cache_config(autodeploy):
+    from trtllm_flash.autodeploy.generations import mapping_module
 
-    from trtllm_flash.autodeploy.resources import resource_handler
-
-    assert resource_handler(SPECS["kv_full"], KvCacheConfig(dtype="float16")).dtype == torch.float16
-    assert resource_handler(SPECS["kv_full"], KvCacheConfig()).dtype == torch.bfloat16
+    mapping = mapping_module(generation(autodeploy))
+    info = make_sequence_info(autodeploy, MAX_SEQ, MAX_BATCH, PAGE, BLOCKS)
+    for kv_dtype, expected in ((torch.float16, torch.float16), (None, torch.bfloat16)):
+        config = make_cache_config(autodeploy, PAGE, kv_dtype)
+        initializer = next(iter((mapping.cache_initializers if generation(autodeploy) == "cache_config" else mapping.resource_handlers)({"kv": SPECS["kv_full"]}, config).values()))
+        assert allocate(initializer, info).dtype == expected
 
 
 @pytest.mark.parametrize("case_id", sorted(CASES))
@@ -68,12 +66,11 @@ def test_descriptor_cache_initializers_match_cache_manager(autodeploy, case_id):
     case = CASES[case_id]
     require_family(case)
     from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
-    from tensorrt_llm.llmapi.llm_args import KvCacheConfig
 
     from trtllm_flash.autodeploy import register
 
     register()
     ours = get_descriptor(case.name)
     node = source_node(ours.source_op(), case.make(7, 0))
-    handlers = AttentionRegistry.get(case.name).get_cache_initializers(node, KvCacheConfig(tokens_per_block=PAGE))
-    _assert_same_allocation(ours.cache_specs(node), handlers)
+    initializers = AttentionRegistry.get(case.name).get_cache_initializers(node, make_cache_config(autodeploy, PAGE))
+    _assert_same_allocation(autodeploy, ours.cache_specs(node), initializers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ad_harness import CASES, require_family, nest, run_step, source_node
+from ad_harness import CASES, require_family, activate, allocate, make_cache_config, make_sequence_info, nest, run_step, source_node
 
 from trtllm_flash.ops.interface import get_descriptor
 
@@ -23,8 +23,7 @@ PAGES = {0: [5, 0, 7], 1: [3, 6], 2: [1, 4]}
 def test_cached_op_matches_source_op(autodeploy, family):
     case = CASES[family]
     require_family(case)
-    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry, SequenceInfo
-    from tensorrt_llm.llmapi.llm_args import KvCacheConfig
+    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
 
     from trtllm_flash.autodeploy import register
 
@@ -39,10 +38,10 @@ def test_cached_op_matches_source_op(autodeploy, family):
     num_qkv = descriptor.get_num_qkv_args()
     node = source_node(ours.source_op(), full[0])
 
-    cache_config = KvCacheConfig(tokens_per_block=4)
-    seq_info = SequenceInfo(max_seq_len=16, max_batch_size=4, tokens_per_block=cache_config.tokens_per_block)
-    seq_info.update_cache_information(num_blocks=8)
-    caches = [h.allocate(seq_info).zero_() for h in descriptor.get_cache_initializers(node, cache_config).values()]
+    seq_info = make_sequence_info(autodeploy, max_seq_len=16, max_batch_size=4, page_size=4, num_blocks=8)
+    activate(descriptor, seq_info)
+    initializers = descriptor.get_cache_initializers(node, make_cache_config(autodeploy, page_size=4))
+    caches = [allocate(init, seq_info).zero_() for init in initializers.values()]
 
     done = {seq: 0 for seq in PAGES}
     for step in STEPS:

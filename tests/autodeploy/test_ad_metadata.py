@@ -7,19 +7,21 @@ import torch
 
 
 def test_page_table_from_autodeploy_paging(autodeploy):
-    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import SequenceInfo
+    from ad_harness import activate, make_sequence_info
+    from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
 
-    import trtllm_flash.autodeploy.metadata  # noqa: F401  (defines the op)
     from trtllm_flash.ops.interface import SENTINEL_PAGE
 
-    info = SequenceInfo(max_seq_len=16, max_batch_size=4, tokens_per_block=4)
-    info.update_cache_information(num_blocks=10)
+    descriptor = AttentionRegistry.get("trtllm_flash_attention")
+    prepare, num_out, const_args = descriptor.get_prepare_extra_metadata_info(None)
+    info = make_sequence_info(autodeploy, max_seq_len=16, max_batch_size=4, page_size=4, num_blocks=10)
+    activate(descriptor, info)
     pages = [[7, 0, 9], [3], [5, 2]]
     info.nest_sequences([[1] * 10, [1] * 2, [1]], input_pos=[0, 0, 4], cache_loc=sum(pages, []), pages_per_seq=[3, 1, 2], slot_idx=[0, 1, 2])
-    (table,) = torch.ops.trtllm_flash_ad.page_table(info.get_arg("cu_num_pages"), info.get_arg("cache_loc"), info.get_arg("max_seq_info_host"))
-    assert table.dtype == torch.int32 and tuple(table.shape) == (4, info.max_blocks_per_seq)
+    (table,) = prepare(*[info._get_arg(a.name) for a in prepare._schema.arguments], *const_args)
+    assert table.dtype == torch.int32 and tuple(table.shape) == (3, 3)  # the batch's rows, its longest page list
     for row, seq_pages in zip(table.tolist(), pages):
-        assert row == seq_pages + [SENTINEL_PAGE] * (4 - len(seq_pages))
+        assert row == seq_pages + [SENTINEL_PAGE] * (3 - len(seq_pages))
 
 
 def test_split_metadata_keeps_the_cached_op_order(autodeploy):
@@ -33,3 +35,14 @@ def test_split_metadata_keeps_the_cached_op_order(autodeploy):
         split_metadata(["page_table", "slot_idx"])
     with pytest.raises(ValueError, match="unknown metadata"):
         split_metadata(["seq_len"])
+
+
+def test_page_table_without_a_full_capacity_transient():
+    """Only the batch's rows, only its longest page list wide (the old op built max_batch_size x
+    max_blocks_per_seq every forward); a CUDA-graph capture would take the given capture width."""
+    from trtllm_flash.autodeploy.metadata import build_page_table
+
+    cu = torch.tensor([0, 2, 3] + [3] * 381, dtype=torch.int32)  # 384-sequence capacity, 2 live sequences
+    cache_loc = torch.arange(100, dtype=torch.int32)
+    table = build_page_table(2, cu, cu.clone(), cache_loc, capture_width=65536)
+    assert table.tolist() == [[0, 1], [2, 0]]

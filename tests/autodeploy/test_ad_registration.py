@@ -40,7 +40,7 @@ def test_names_never_shadow_upstream(autodeploy):
     assert not set(reg.attention_backends) & set(UPSTREAM_BACKENDS)
     assert all(AttentionRegistry.get(n).__name__ == f"Upstream_{n}" for n in UPSTREAM_BACKENDS)
     assert reg.transforms and all(k.startswith("trtllm_flash_") for k in reg.transforms)
-    assert all(TransformRegistry.get(k).__name__ == f"Upstream_{k}" for k in UPSTREAM_TRANSFORMS)
+    assert not any(TransformRegistry.get(k).__module__.startswith("trtllm_flash") for k in UPSTREAM_TRANSFORMS)
     assert reg.model_factory == "TrtllmFlashNemotronFlashForCausalLM"
     assert ModelFactoryRegistry.get("NemotronFlashForCausalLM") is NemotronFlashForCausalLMFactory
     assert "NemotronFlashConfig" not in NemotronFlashForCausalLMFactory._custom_model_mapping
@@ -59,11 +59,12 @@ def test_a_foreign_class_under_our_name_is_refused(autodeploy, monkeypatch):
 
     from trtllm_flash.autodeploy.descriptors import register_attention_descriptors
     from trtllm_flash.autodeploy.factory import FACTORY_NAME, register_model_factory
+    from trtllm_flash.autodeploy.generations import mapping_module
 
     name = sorted(all_descriptors())[0]
     monkeypatch.setitem(AttentionRegistry._attention_registry, name, type("Foreign", (), {}))
     with pytest.raises(RuntimeError, match="already registered by Foreign"):
-        register_attention_descriptors()
+        register_attention_descriptors(mapping_module(autodeploy.registration.generation))
     monkeypatch.setitem(ModelFactoryRegistry._registry, FACTORY_NAME, type("ForeignFactory", (), {}))
     with pytest.raises(RuntimeError, match="already registered by ForeignFactory"):
         register_model_factory()
@@ -77,14 +78,20 @@ def test_stand_in_attention_registry_asserts_on_duplicates(autodeploy):
         AttentionRegistry.register("fla_delta")(object)
 
 
-def test_newer_batch_info_generation_is_refused(autodeploy, monkeypatch):
+def test_newer_batch_info_generation_is_refused_naming_version_features_and_support(autodeploy, monkeypatch):
     from tensorrt_llm._torch.auto_deploy.custom_ops import attention_interface
 
-    from trtllm_flash.autodeploy.upstream import UnsupportedAutoDeployVersion, check_generation
+    from trtllm_flash.autodeploy import register
+    from trtllm_flash.autodeploy.generations import SUPPORTED, UnsupportedAutoDeployVersion
 
     monkeypatch.setattr(attention_interface, "BatchInfo", object, raising=False)
-    with pytest.raises(UnsupportedAutoDeployVersion, match="1.2.1"):
-        check_generation()
+    with pytest.raises(UnsupportedAutoDeployVersion) as err:
+        register()
+    message = str(err.value)
+    import tensorrt_llm
+
+    assert f"TensorRT-LLM {tensorrt_llm.__version__}" in message and "BatchInfo=yes" in message
+    assert all(name in message for name in SUPPORTED)
 
 
 def test_custom_model_class_is_mapped_on_our_factory_only(autodeploy):
@@ -137,3 +144,16 @@ def test_model_class_loads_the_published_checkpoint_layout(autodeploy):
     for name, tensor in source.state_dict().items():
         torch.testing.assert_close(target.state_dict()[name], tensor, msg=name)
     assert (MEMORY_KEY in published) == bool(config.num_memory_tokens)
+
+
+@pytest.mark.parametrize("key, value, expected", [("dtype", "bfloat16", torch.bfloat16), ("torch_dtype", torch.float16, torch.float16), ("dtype", None, torch.float32)])
+def test_model_is_built_in_the_config_dtype(autodeploy, key, value, expected):
+    from trtllm_flash.autodeploy.factory import NemotronFlashAutoDeployModel
+    from trtllm_flash.config import NemotronFlashConfig
+
+    config = NemotronFlashConfig.from_preset("tiny")
+    setattr(config, key, value)
+    with torch.device("meta"):  # upstream's _build_model builds on the meta device
+        model = NemotronFlashAutoDeployModel._from_config(config)
+    assert {p.dtype for p in model.parameters()} == {expected}
+    assert torch.get_default_dtype() == torch.float32

@@ -13,6 +13,7 @@ next to the installed ``tensorrt_llm`` package (source checkouts and the NGC con
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -55,7 +56,16 @@ def find_upstream_script(explicit: Optional[str]) -> Path:
     )
 
 
+#: what the wrapper prints (and exits with) where TensorRT-LLM is not installed
+MISSING_TRTLLM = (
+    "TensorRT-LLM is not installed: pip install --extra-index-url https://pypi.nvidia.com "
+    "'trtllm-flash[autodeploy]' (docs/AUTODEPLOY.md)"
+)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
+    if importlib.util.find_spec("tensorrt_llm") is None:
+        raise SystemExit(MISSING_TRTLLM)
     explicit, rest = split_script_flag(sys.argv[1:] if argv is None else argv)
     script = find_upstream_script(explicit)
     from trtllm_flash.autodeploy import register

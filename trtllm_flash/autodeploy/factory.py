@@ -23,16 +23,16 @@ overwrites, so we register under our own name and refuse a name held by someone 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Optional, Type
+from typing import Any, Iterator, Optional, Type
 
 import torch
 import torch.nn as nn
 
 from trtllm_flash.autodeploy.upstream import AutoModelForCausalLMFactory, ModelFactoryRegistry
 
-#: our factory's ``model_factory:`` name (upstream's "NemotronFlashForCausalLM" is not shadowed)
-FACTORY_NAME = "TrtllmFlashNemotronFlashForCausalLM"
+from trtllm_flash.autodeploy.refusal import FACTORY_NAME
 #: ``type(hf_config).__name__`` of a Nemotron-Flash checkpoint's config (remote code and ours alike)
 CONFIG_CLASS_NAME = "NemotronFlashConfig"
 
@@ -80,13 +80,42 @@ def autodeploy_model_class() -> Type[nn.Module]:
     return NemotronFlashForAutoDeploy
 
 
+def config_dtype(config: Any) -> torch.dtype:
+    """The parameter dtype a checkpoint's config asks for: ``dtype`` (transformers 5) or ``torch_dtype``
+    (4.x), a ``torch.dtype`` or its name; float32 when the config names none (or ``"auto"``)."""
+    for key in ("dtype", "torch_dtype"):
+        value = getattr(config, key, None)
+        if isinstance(value, torch.dtype):
+            return value
+        if isinstance(value, str) and value != "auto":
+            dtype = getattr(torch, value, None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"model config: {key}={value!r} is not a torch dtype")
+            return dtype
+    return torch.float32
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Parameters created inside are of ``dtype`` (restores the previous default on exit)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 class NemotronFlashAutoDeployModel:
     """What ``register_custom_model_cls`` maps ``NemotronFlashConfig`` to: ``_from_config`` is the one
-    hook upstream's ``_build_model`` calls (it also checks ``hasattr(cls, "_from_config")``)."""
+    hook upstream's ``_build_model`` calls (it also checks ``hasattr(cls, "_from_config")``), inside its
+    own meta-device context. The model is built in the config's dtype (the checkpoint's, e.g. bf16), so
+    AutoDeploy's ``dtype: auto`` caches follow it, as they do for upstream's own port."""
 
     @classmethod
     def _from_config(cls, config: Any, **unused_kwargs: Any) -> nn.Module:
-        return autodeploy_model_class()(to_our_config(config))
+        with default_dtype(config_dtype(config)):
+            return autodeploy_model_class()(to_our_config(config))
 
 
 class TrtllmFlashNemotronFlashFactory(AutoModelForCausalLMFactory):

@@ -3,21 +3,22 @@
 AutoDeploy hands a cached op the ``SequenceInfo`` tensors it names in
 ``get_standard_metadata_args()`` (matched by name), then the outputs of the descriptor's
 prepare-metadata op (``get_prepare_extra_metadata_info``), then caches and constants
-(``AD/custom_ops/attention_interface.py``, stored version 46243425432). Our names map as follows:
+(``AD/custom_ops/attention_interface.py`` in every supported generation). Our names map as follows:
 
 ====================== ==================================================================
-ours                   under AutoDeploy (RH-3)
+ours                   under AutoDeploy (3-int ``batch_info`` generations)
 ====================== ==================================================================
 ``batch_info_host``    ``batch_info_host`` (3 ints, host) — the same tensor
 ``cu_seqlen``          ``cu_seqlen`` (buffer of ``max_batch_size + 1``; our ops read ``[:N+1]``)
 ``input_pos``          ``input_pos`` (tokens already cached per sequence)
 ``slot_idx``           ``slot_idx`` (int64)
 ``use_initial_states`` ``use_initial_states`` (``input_pos > 0``)
-``page_table``         not a SequenceInfo field: built per forward by
-                       ``torch.ops.trtllm_flash_ad.page_table`` from ``cu_num_pages`` and
-                       ``cache_loc`` (AutoDeploy's flat page list), width
-                       ``max_seq_info_host[1]`` (= ``max_blocks_per_seq``, constant, so the
-                       shape is fixed under CUDA graphs and no device sync is needed)
+``page_table``         not a SequenceInfo field: built per forward by a prepare-metadata op
+                       (:func:`page_table`, :func:`page_table_from_capacity`; each generation's
+                       mapping module names its own) from ``cu_num_pages`` and ``cache_loc``
+                       (AutoDeploy's flat page list): one row per sequence of the batch, as
+                       wide as its longest page list (host copy, no device sync) — or, while
+                       a CUDA graph is captured, the most pages a sequence can hold
 ====================== ==================================================================
 
 Because AutoDeploy passes standard metadata before extra metadata, a descriptor's derived names
@@ -25,7 +26,7 @@ Because AutoDeploy passes standard metadata before extra metadata, a descriptor'
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -58,29 +59,76 @@ def split_metadata(names: List[str]) -> Tuple[List[str], List[str]]:
     return native, derived
 
 
+def num_sequences(batch_info_host: torch.Tensor) -> int:
+    """``num_prefill + num_decode`` of a 3-int host ``batch_info_host`` (no device sync)."""
+    num_prefill, _, num_decode = batch_info_host[:3].tolist()
+    return num_prefill + num_decode
+
+
+def build_page_table(
+    num_seqs: int, cu_num_pages: torch.Tensor, cu_num_pages_host: torch.Tensor, cache_loc: torch.Tensor, capture_width: int
+) -> torch.Tensor:
+    """Our ``page_table [num_seqs, width]`` int32 from AutoDeploy's flat page list.
+
+    Row ``i`` = ``cache_loc[cu_num_pages[i] : cu_num_pages[i+1]]``, then :data:`SENTINEL_PAGE` (never read
+    by the cached op). Only the batch's ``num_seqs`` rows are built. ``width`` is the batch's longest page
+    list, read from the host copy ``cu_num_pages_host`` (no device sync), except while a CUDA graph is
+    being captured: a replay may serve longer sequences, so it is ``capture_width`` (the most pages a
+    sequence can hold). Transient memory: an int32 index and a bool mask of the table's size, besides the
+    table itself (9 bytes per entry).
+    """
+    capturing = cache_loc.is_cuda and torch.cuda.is_current_stream_capturing()
+    if capturing or num_seqs == 0:
+        width = max(int(capture_width), 1)
+    else:
+        host = cu_num_pages_host[: num_seqs + 1]
+        width = max(int((host[1:] - host[:-1]).max()), 1)
+    starts = cu_num_pages[:num_seqs].to(torch.int32)
+    counts = cu_num_pages[1 : num_seqs + 1].to(torch.int32) - starts
+    column = torch.arange(width, dtype=torch.int32, device=cu_num_pages.device)
+    index = starts[:, None] + column[None, :]
+    padding = column[None, :] >= counts[:, None]
+    if cache_loc.numel() == 0:
+        return torch.full_like(index, SENTINEL_PAGE)
+    index.clamp_(max=cache_loc.numel() - 1)
+    table = cache_loc.to(torch.int32).index_select(0, index.view(-1)).view(num_seqs, width)
+    return table.masked_fill_(padding, SENTINEL_PAGE)
+
+
+def page_table_fake(cu_num_pages: torch.Tensor) -> List[torch.Tensor]:
+    """Fake result of every page-table prepare op: ``[rows, width]`` int32, both data-dependent."""
+    ctx = torch.library.get_ctx()
+    return [cu_num_pages.new_empty(ctx.new_dynamic_size(), ctx.new_dynamic_size(), dtype=torch.int32)]
+
+
 @torch.library.custom_op("trtllm_flash_ad::page_table", mutates_args=())
-def page_table(cu_num_pages: torch.Tensor, cache_loc: torch.Tensor, max_seq_info_host: torch.Tensor) -> List[torch.Tensor]:
-    """``[page_table]``: row ``i`` = ``cache_loc[cu_num_pages[i] : cu_num_pages[i+1]]``, padded with the
-    sentinel page to ``max_seq_info_host[1]`` columns; one row per entry of ``cu_num_pages`` but the last."""
-    width = int(max_seq_info_host[1])
-    starts = cu_num_pages[:-1].to(torch.long)
-    counts = (cu_num_pages[1:] - cu_num_pages[:-1]).to(torch.long)
-    column = torch.arange(width, device=cu_num_pages.device)
-    valid = column[None, :] < counts[:, None]
-    flat = (starts[:, None] + column[None, :]).clamp(max=max(cache_loc.numel() - 1, 0))
-    pages = cache_loc.to(torch.int32)[flat] if cache_loc.numel() else torch.zeros_like(flat, dtype=torch.int32)
-    return [torch.where(valid, pages, torch.full_like(pages, SENTINEL_PAGE))]
+def page_table(
+    batch_info_host: torch.Tensor, cu_num_pages: torch.Tensor, cu_num_pages_host: torch.Tensor, cache_loc: torch.Tensor,
+    max_seq_info_host: torch.Tensor,
+) -> List[torch.Tensor]:
+    """``[page_table]`` for generations whose ``SequenceInfo`` has ``max_seq_info``
+    (``[max_seq_len, max_blocks_per_seq, block_offset_multiplier, max_batch_size]``): a CUDA graph is
+    captured with ``max_blocks_per_seq`` columns."""
+    return [build_page_table(num_sequences(batch_info_host), cu_num_pages, cu_num_pages_host, cache_loc, int(max_seq_info_host[1]))]
 
 
 @page_table.register_fake
-def _page_table_fake(cu_num_pages: torch.Tensor, cache_loc: torch.Tensor, max_seq_info_host: torch.Tensor) -> List[torch.Tensor]:
-    width = torch.library.get_ctx().new_dynamic_size()
-    return [cu_num_pages.new_empty(cu_num_pages.shape[0] - 1, width, dtype=torch.int32)]
+def _page_table_fake(batch_info_host, cu_num_pages, cu_num_pages_host, cache_loc, max_seq_info_host):
+    return page_table_fake(cu_num_pages)
 
 
-def prepare_op_for(derived: List[str]) -> Tuple[Optional[Callable], int, List]:
-    """``(prepare-metadata op, number of outputs, constants)`` for ``get_prepare_extra_metadata_info``."""
-    if not derived:
-        return None, 0, []
-    assert derived == ["page_table"], derived  # DERIVED_NAMES has one entry, built by one op
-    return torch.ops.trtllm_flash_ad.page_table.default, 1, []
+@torch.library.custom_op("trtllm_flash_ad::page_table_from_capacity", mutates_args=())
+def page_table_from_capacity(
+    batch_info_host: torch.Tensor, cu_num_pages: torch.Tensor, cu_num_pages_host: torch.Tensor, cache_loc: torch.Tensor
+) -> List[torch.Tensor]:
+    """``[page_table]`` for generations without ``max_seq_info``: there ``cache_loc``'s buffer holds
+    ``(max_seq_len // page_size + 1) * max_batch_size`` entries and ``cu_num_pages`` ``max_batch_size + 1``
+    (``SequenceInfo.__init__``), so a CUDA graph is captured with their ratio as width (at least
+    ``max_blocks_per_seq``)."""
+    capture_width = cache_loc.numel() // max(cu_num_pages.numel() - 1, 1)
+    return [build_page_table(num_sequences(batch_info_host), cu_num_pages, cu_num_pages_host, cache_loc, capture_width)]
+
+
+@page_table_from_capacity.register_fake
+def _page_table_from_capacity_fake(batch_info_host, cu_num_pages, cu_num_pages_host, cache_loc):
+    return page_table_fake(cu_num_pages)

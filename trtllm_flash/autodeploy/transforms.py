@@ -16,6 +16,7 @@ the ``_apply`` shape of ``AD/transform/library/fuse_mamba_a_log.py`` (stored ver
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Dict, Type
 
 from pydantic import create_model
@@ -45,8 +46,9 @@ def autodeploy_key(name: str) -> str:
     return f"{KEY_PREFIX}{name}"
 
 
-def make_autodeploy_transform(name: str, ours: Type[OurTransform]) -> Type[BaseTransform]:
-    """A ``BaseTransform`` running our pass ``ours`` on each GraphModule AutoDeploy hands it."""
+def make_autodeploy_transform(name: str, ours: Type[OurTransform], mapping: ModuleType) -> Type[BaseTransform]:
+    """A ``BaseTransform`` running our pass ``ours`` on each GraphModule AutoDeploy hands it
+    (``mapping``: the installed generation's mapping module, for the page size)."""
     our_config_class = ours.config_class
     extra_fields = {
         field: (info.annotation, info)
@@ -68,7 +70,7 @@ def make_autodeploy_transform(name: str, ours: Type[OurTransform]) -> Type[BaseT
             ctx = BuildContext(
                 max_batch_size=cm.info.max_batch_size,
                 max_seq_len=cm.info.max_seq_len,
-                page_size=cm.info.tokens_per_block,
+                page_size=mapping.page_size(cm.info),
                 device=cm.info.device,
             )
             gm, info = ours(our_config).apply(gm, ctx)
@@ -81,7 +83,7 @@ def make_autodeploy_transform(name: str, ours: Type[OurTransform]) -> Type[BaseT
     return Transform
 
 
-def register_transforms() -> Dict[str, Type[BaseTransform]]:
+def register_transforms(mapping: ModuleType) -> Dict[str, Type[BaseTransform]]:
     """Register every wrappable pass under ``trtllm_flash_<name>``; returns AutoDeploy key -> class.
 
     ``TransformRegistry.register`` silently replaces, so a key already held by a class that is not a
@@ -98,5 +100,5 @@ def register_transforms() -> Dict[str, Type[BaseTransform]]:
                 raise RuntimeError(f"AutoDeploy transform {key!r} is already registered by {existing.__qualname__}")
             registered[key] = existing
             continue
-        registered[key] = TransformRegistry.register(key)(make_autodeploy_transform(name, ours))
+        registered[key] = TransformRegistry.register(key)(make_autodeploy_transform(name, ours, mapping))
     return registered
