@@ -14,6 +14,7 @@ import torch
 from trtllm_flash.ops.dtypes import check_float
 from trtllm_flash.ops.linear import kernels
 from trtllm_flash.ops.linear_fp8.reference import FP8, FP8_MAX, linear_fp8_reference
+from trtllm_flash.ops.dispatch import register_fast
 
 
 def _check_inputs(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -> None:
@@ -54,7 +55,7 @@ def scaled_mm_rows(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
-@linear_fp8.register_kernel("cuda")
+@register_fast(linear_fp8)
 def _linear_fp8_cuda(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     if x.numel() == x.shape[-1] and x.dtype in (torch.bfloat16, torch.float16) and weight.is_contiguous():
         return kernels.gemv_triton(x, weight, scale=scale)
