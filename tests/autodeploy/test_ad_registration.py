@@ -166,3 +166,26 @@ def test_model_is_built_in_the_config_dtype(autodeploy, key, value, expected):
         model = NemotronFlashAutoDeployModel._from_config(config)
     assert {p.dtype for p in model.parameters()} == {expected}
     assert torch.get_default_dtype() == torch.float32
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_our_factory_builds_the_model_through_upstreams_build_model(autodeploy, tmp_path, device):
+    """Upstream's _build_model: use_cache=False default, meta-device init + post_init, sharding config from
+    model.config; our model class comes out in the checkpoint config's dtype."""
+    from transformers import AutoConfig
+
+    from trtllm_flash.autodeploy.factory import TrtllmFlashNemotronFlashFactory, autodeploy_model_class
+    from trtllm_flash.config import NemotronFlashConfig
+
+    try:
+        AutoConfig.register("nemotron_flash", NemotronFlashConfig)  # what the checkpoint's remote code provides
+    except ValueError:
+        pass  # registered by an earlier test
+    config = NemotronFlashConfig.from_preset("tiny")
+    config.dtype = torch.bfloat16
+    config.save_pretrained(tmp_path)
+    factory = TrtllmFlashNemotronFlashFactory(model=str(tmp_path))
+    model = factory._build_model(device)
+    assert isinstance(model, autodeploy_model_class()) and not model.training
+    assert model.config.use_cache is False
+    assert {(p.device.type, p.dtype) for p in model.parameters()} == {(device, torch.bfloat16)}
