@@ -49,9 +49,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in ("max_batch_size", "max_num_tokens", "max_seq_len")
                  if getattr(args, name) is not None}
-    run_server(args.model, yaml_paths=args.extra_llm_api_options, overrides=overrides, host=args.host,
-               port=args.port, max_waiting_requests=args.max_waiting_requests, log_level=args.log_level,
-               max_body_bytes=args.max_body_bytes)
+    try:
+        run_server(args.model, yaml_paths=args.extra_llm_api_options, overrides=overrides, host=args.host,
+                   port=args.port, max_waiting_requests=args.max_waiting_requests, log_level=args.log_level,
+                   max_body_bytes=args.max_body_bytes)
+    except KeyboardInterrupt:   # Ctrl-C: uvicorn has shut down gracefully and re-raised the signal
+        return 130
     return 0
 
 

@@ -61,8 +61,12 @@ class LLM:
         say = progress or (lambda line: None)
         for key, why in self.args.unhonoured():
             say(f"[args] {key}: {why}")
+        say(f"[build] {'imports':<16}    ...  model code, kernels, transformers")
+        start = time.perf_counter()
         from trtllm_flash.build import build_model
         from trtllm_flash.loading import load_tokenizer
+
+        say(f"[build] {'imports':<16} {time.perf_counter() - start:6.2f}s  model code, kernels, transformers")
 
         self.built_model = build_model(self.args.for_build(), progress=progress)
         start = time.perf_counter()

@@ -177,7 +177,7 @@ def test_soak_with_random_shared_prefixes_and_cancellations_leaks_nothing():
             rid = f"q{step}"
             prompt = rng.choice(stems) + _text(rng, rng.randint(1, 8))
             if rng.random() < 0.3:  # a follow-up turn of an earlier conversation
-                done = [r for r in finished if r in expected and len(expected[r][0]) + len(got[r]) + 6 < 60]
+                done = [r for r in sorted(finished) if r in expected and len(expected[r][0]) + len(got[r]) + 6 < 60]
                 if done:
                     r = rng.choice(done)
                     prompt = expected[r][0] + got[r] + _text(rng, 2)

@@ -57,3 +57,12 @@ def test_help_lists_every_option_with_a_line(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "``" not in capsys.readouterr().out
+
+
+def test_ctrl_c_after_the_graceful_shutdown_exits_130_without_a_traceback(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt   # what uvicorn re-raises once it has shut down on SIGINT
+
+    monkeypatch.setattr("trtllm_flash.serve.server.run_server", interrupted)
+    assert main(["serve", "tiny"]) == 130
+    assert capsys.readouterr().err == ""
