@@ -23,7 +23,7 @@ def test_example_yaml_validates_and_builds_the_optimizer(autodeploy):
     args = LlmArgs(model="nvidia/Nemotron-Flash-3B-Instruct", **_config())
     assert args.model_factory == autodeploy.registration.model_factory
     backends = {k: v["backend"] for k, v in args.transforms.items() if k.startswith("insert_cached_")}
-    assert set(backends.values()) == set(autodeploy.registration.attention_backends)
+    assert len(backends) == 4 and set(backends.values()) <= set(autodeploy.registration.attention_backends)
     assert args.attn_backend == "trtllm_flash_attention"  # synced from the transform, not the default
     assert args.transforms["compile_model"]["backend"] == "torch-cudagraph"
     optimizer = InferenceOptimizer(None, args.transforms)
