@@ -14,6 +14,7 @@ from torch.fx import GraphModule
 
 from trtllm_flash.ops.interface import METADATA_NAMES, CacheSpec
 from trtllm_flash.ops.metadata import BatchMetadata
+from trtllm_flash.runtime.multi_step import greedy_decode_steps
 from trtllm_flash.transforms import BuildContext, merge_transforms, run_pipeline
 from trtllm_flash.transforms.gather_logits_before_lm_head import GATHER_IDX
 from trtllm_flash.transforms.graph_utils import placeholders
@@ -61,6 +62,37 @@ class BuiltModel:
         placeholder name, ``gather_idx [N]`` flat token indices -> logits ``[N, vocab]`` fp32.
 
         ``gather_idx`` None: every token's logits (``N = T``, e.g. a decode-only batch), with no gather."""
+        inputs = self._inputs(input_ids, position_ids, metadata, caches, gather_idx)
+        logits = self.runner(**inputs)
+        logits = logits.reshape(-1, logits.shape[-1])
+        if gather_idx is not None and not self.gathers_in_graph:
+            logits = logits.index_select(0, gather_idx)
+        return logits.float()
+
+    @torch.no_grad()
+    def decode_steps(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        metadata: BatchMetadata,
+        caches: Dict[str, torch.Tensor],
+        k: int,
+    ) -> torch.Tensor:
+        """Greedy tokens ``[k, n]`` (int64) of ``k`` decode steps of a decode-only batch of ``n`` rows
+        (:mod:`trtllm_flash.runtime.multi_step`): one CUDA-graph replay where the runner has graphs, else
+        ``k`` eager forwards. The caller provides KV pages for ``k`` more tokens of every row;
+        ``input_ids``, ``position_ids`` and ``metadata.input_pos`` may be advanced in place."""
+        if metadata.num_prefill:
+            raise ValueError(f"decode_steps needs a decode-only batch, got {metadata.num_prefill} prefill sequences")
+        inputs = self._inputs(input_ids, position_ids, metadata, caches, None)
+        runner_steps = getattr(self.runner, "decode_steps", None)
+        if runner_steps is not None:
+            return runner_steps(k, **inputs)
+        out = torch.empty(k, input_ids.numel(), dtype=torch.int64, device=input_ids.device)
+        return greedy_decode_steps(self.runner, inputs, out)
+
+    def _inputs(self, input_ids, position_ids, metadata, caches, gather_idx) -> Dict[str, torch.Tensor]:
+        """The graph module's keyword inputs (``gather_idx`` None: every token's row)."""
         missing = [name for name in self.cache_specs if name not in caches]
         if missing:
             raise KeyError(f"caches is missing {missing[:3]}{'...' if len(missing) > 3 else ''} (expected every key of cache_specs)")
@@ -70,11 +102,7 @@ class BuiltModel:
         inputs.update({name: caches[name] for name in self.cache_specs})
         if self.gathers_in_graph:
             inputs[GATHER_IDX] = torch.arange(input_ids.numel(), device=input_ids.device) if gather_idx is None else gather_idx
-        logits = self.runner(**inputs)
-        logits = logits.reshape(-1, logits.shape[-1])
-        if gather_idx is not None and not self.gathers_in_graph:
-            logits = logits.index_select(0, gather_idx)
-        return logits.float()
+        return inputs
 
     __call__ = forward
 

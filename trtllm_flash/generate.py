@@ -3,6 +3,7 @@ the eager reference model's cached generation (presets are randomly initialised,
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import List, Optional
 
 import torch
@@ -46,5 +47,15 @@ def main(argv: Optional[List[str]] = None) -> str:
     return text
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """``main`` with a bad ``--model`` (or checkpoint) reported as one ``error:`` line on stderr, exit status 2."""
+    try:
+        main(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -76,7 +76,9 @@ class LlmArgs(_StrictModel):
 
     ``device`` and ``dtype`` ``"auto"``: the GPU in bf16 when there is one, else the CPU in fp32.
     ``compile_backend`` defaults to ``torch-simple`` (eager), which runs everywhere. ``seed`` (our
-    addition) seeds the random weights of a preset model.
+    addition) seeds the random weights of a preset model. ``decode_steps_per_launch`` (ours): a
+    decode-only batch whose requests are all greedy runs that many decode steps per launch (one CUDA
+    graph replay), the host reading their tokens at once; 1 = one step per launch.
     """
 
     model: Optional[str] = None
@@ -101,6 +103,7 @@ class LlmArgs(_StrictModel):
     enable_chunked_prefill: bool = False
     cuda_graph_batch_sizes: Optional[List[int]] = None
     disable_overlap_scheduler: bool = False
+    decode_steps_per_launch: int = Field(1, ge=1, le=64)
     kv_cache_config: KvCacheConfig = Field(default_factory=KvCacheConfig)
     transforms: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
 

@@ -109,7 +109,8 @@ class NemotronFlashTokenizer(PreTrainedTokenizerFast):
                 if not isinstance(values, dict):
                     raise ValueError(f"{os.path.join(directory, name)}: expected a JSON object, got {type(values).__name__}")
                 settings = {**values, **settings}
-        specials = {k: settings[k] for k in ("pad_token", "bos_token", "eos_token") if isinstance(settings.get(k), str)}
+        specials = {key: _special_token(settings[key], directory, key)
+                    for key in ("pad_token", "bos_token", "eos_token") if settings.get(key) is not None}
         try:
             backend = Tokenizer.from_file(path)
         except Exception as err:  # noqa: BLE001  (tokenizers raises a bare Exception on a malformed file)
@@ -119,6 +120,16 @@ class NemotronFlashTokenizer(PreTrainedTokenizerFast):
                        chat_template=settings.get("chat_template"), **specials)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
+
+
+def _special_token(value: Any, directory: str, key: str) -> str:
+    """A special token of ``tokenizer_config.json``: a string or an AddedToken object ``{"content": ...}``."""
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"{os.path.join(directory, 'tokenizer_config.json')}: {key} must be a string or an object with "
+                     f"a string 'content', got {value!r}")
 
 
 def with_memory_prefix(post_processor: Optional[Dict[str, Any]], memory: List[tuple]) -> Dict[str, Any]:

@@ -102,6 +102,8 @@ def check_model(name: str) -> str:
     """A preset name or an existing checkpoint directory pass; a cached HF id becomes its snapshot dir."""
     if name in PRESETS or os.path.isdir(name):
         return name
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise UsageError(f"--model {name}: no such directory")
     if "/" in name and not os.path.exists(name):
         cached = _hf_cache_dir(name)
         if cached:

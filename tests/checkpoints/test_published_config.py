@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from published import PUBLISHED_KEYS, REMOTE_CODE_FILES, tiny_published_model, write_published_checkpoint
+from published import PUBLISHED_KEYS, REMOTE_CODE_FILES, TINY_3B, tiny_published_model, write_published_checkpoint
 from trtllm_flash.checkpoint import published_config_dict
 from trtllm_flash.config import KEY_KINDS, NemotronFlashConfig
 from trtllm_flash.loading import load_checkpoint, read_config
@@ -119,3 +119,16 @@ def test_preset_configs_write_every_published_key_and_read_back_the_same_model()
         assert PUBLISHED_KEYS <= set(values) and values["dtype"] == "bfloat16"
         again = NemotronFlashConfig(**values)
         assert {k: getattr(again, k) for k in KEY_KINDS} == {k: getattr(config, k) for k in KEY_KINDS}
+
+
+def test_ntk_rope_frequencies_are_the_published_codes_exactly():
+    config = NemotronFlashConfig(**{**TINY_3B, "rope_type": "ntk", "orig_max_position_embeddings": 512,
+                                    "max_position_embeddings": 2048})
+    from trtllm_flash.modeling.attention import NemotronFlashAttention
+
+    dim = config.head_dim
+    # the remote code: base * ((factor * max / orig) - (factor - 1)) ** (dim / (dim - 2)), factor 2
+    base = config.rope_theta * ((2 * 2048 / 512) - 1) ** (dim / (dim - 2))
+    expected = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    rotary = NemotronFlashAttention(config, 4).rotary_emb
+    assert torch.equal(rotary.inv_freq(torch.device("cpu")), expected)

@@ -67,3 +67,16 @@ def test_a_post_processor_that_cannot_carry_the_prefix_is_refused_naming_the_fil
     raw.save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(ValueError, match=f"^{tmp_path / 'tokenizer.json'}: post_processor BertProcessing cannot carry"):
         load_tokenizer(str(tmp_path), CONFIG)
+
+
+def test_special_tokens_written_as_added_token_objects_are_read(published_dir, tmp_path):
+    path = tmp_path / "ckpt"
+    shutil.copytree(published_dir, path)
+    settings = json.loads((path / "tokenizer_config.json").read_text())
+    settings["eos_token"] = {"content": "</s>", "lstrip": False, "normalized": False, "rstrip": False, "special": True}
+    (path / "tokenizer_config.json").write_text(json.dumps(settings))
+    assert load_tokenizer(str(path), CONFIG).eos_token_id == 2
+    settings["eos_token"] = 2
+    (path / "tokenizer_config.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="tokenizer_config.json: eos_token must be a string or an object"):
+        load_tokenizer(str(path), CONFIG)

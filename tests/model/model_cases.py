@@ -25,5 +25,6 @@ def small_model(layer_types, seed: int = 0, **overrides):
 
 
 def random_ids(config: NemotronFlashConfig, batch: int, seq: int, seed: int = 0) -> torch.Tensor:
+    """Real-token ids ``[batch, seq]`` (no memory-token ids: the model prepends those on a sequence's first forward)."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, config.vocab_size + config.num_memory_tokens, (batch, seq), generator=gen)
+    return torch.randint(0, config.vocab_size, (batch, seq), generator=gen)

@@ -31,7 +31,7 @@ def test_step_by_step_decode_equals_the_full_forward(name):
     cache = model.new_cache()
     steps = [model(ids[:, t:t + 1], cache=cache) for t in range(ids.shape[1])]
     assert (torch.cat(steps, dim=1) - full).abs().max() <= 1e-5
-    assert cache.seen_tokens == 14
+    assert cache.seen_tokens == 14 + model.config.num_memory_tokens
 
 
 @torch.no_grad()
@@ -49,9 +49,9 @@ def test_chunked_prefill_equals_one_shot(name):
 def test_window_layers_keep_only_the_window():
     model = _model("attention_window")
     cache = model.new_cache()
-    model(random_ids(model.config, 1, 12), cache=cache)
+    model(random_ids(model.config, 1, 12), cache=cache)  # + the memory tokens
     state = cache.layers[0]
-    assert state.key.shape[1] == WINDOW - 1 and state.end == 12
+    assert state.key.shape[1] == WINDOW - 1 and state.end == 12 + model.config.num_memory_tokens
 
 
 @torch.no_grad()

@@ -29,10 +29,10 @@ def test_parameter_names_follow_the_published_checkpoint():
 @torch.no_grad()
 def test_logits_are_divided_by_the_lm_head_row_norms_in_fp32():
     model = small_model(["a", "f"])
-    ids = random_ids(model.config, 2, 5)
-    logits = model(ids)
+    ids, positions = random_ids(model.config, 2, 5), torch.arange(5).expand(2, 5)
+    logits = model(ids, positions)
     assert logits.dtype == torch.float32 and logits.shape == (2, 5, 300)
-    hidden = model.model(ids, torch.arange(5).expand(2, 5))
+    hidden = model.model(ids, positions)
     weight = model.lm_head.weight[:300]
     torch.testing.assert_close(logits, (hidden @ weight.T) / weight.norm(dim=1), rtol=1e-6, atol=1e-6)
     model.lm_head.weight.data[7] *= 10  # a row's scale must not change its logit

@@ -108,11 +108,16 @@ def test_e_generation_past_the_sliding_window(reference):
 
 
 def test_f_checkpoint_directory_round_trip(reference, tmp_path):
+    """Saved in the published layout (memory tokens stored apart) and built from the directory; the prompt
+    starts with the memory tokens, as the tokenizer's prompts do."""
     reference.save_pretrained(tmp_path)
     built = build_model(args(model=str(tmp_path)), progress=None)
     driver = Driver(built)
-    seq = driver.add(prompt(17, 4))
-    assert_close(driver.step([(seq, 17)])[0], reference_logits(reference, seq.tokens))
+    config = reference.config
+    memory = list(range(config.vocab_size, config.vocab_size + config.num_memory_tokens))
+    assert memory
+    seq = driver.add(memory + prompt(17, 4))
+    assert_close(driver.step([(seq, len(seq.tokens))])[0], reference_logits(reference, seq.tokens))
 
 
 @pytest.mark.parametrize("gather_in_graph", [True, False], ids=["gather-in-graph", "gather-after"])

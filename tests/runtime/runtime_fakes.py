@@ -21,6 +21,7 @@ from trtllm_flash.llm_args import LlmArgs, load_llm_args
 from trtllm_flash.ops.interface import SENTINEL_PAGE, PagedKVCache, StateCache, window_pages
 from trtllm_flash.ops.metadata import BatchMetadata, check_metadata
 from trtllm_flash.runtime.engine import Engine
+from trtllm_flash.runtime.multi_step import greedy_decode_steps
 from trtllm_flash.sampling_params import SamplingParams
 
 VOCAB = 64
@@ -103,6 +104,15 @@ class FakeBuiltModel:
                     scores[flat] = self._score(h, pos, metadata.page_table[i], kv, ring_kv, slot, ring)
             state[slot, 0] = h
         return torch.stack([toy_logits(scores[g]) for g in gathered]) if scores else toy_logits(0).expand(len(gathered), -1)
+
+    def decode_steps(self, input_ids, position_ids, metadata: BatchMetadata, caches, k: int):
+        """``k`` greedy decode steps through :func:`greedy_decode_steps` (the loop the built model runs)."""
+        inputs = {"input_ids": input_ids.reshape(1, -1), "position_ids": position_ids.reshape(1, -1), "input_pos": metadata.input_pos}
+
+        def run(input_ids, position_ids, input_pos):
+            return self.forward(input_ids.reshape(-1), position_ids.reshape(-1), metadata, caches)
+
+        return greedy_decode_steps(run, inputs, torch.empty(k, input_ids.numel(), dtype=torch.int64))
 
     @staticmethod
     def _score(h, pos, pages, kv, ring_kv, slot, ring) -> int:

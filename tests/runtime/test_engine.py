@@ -10,10 +10,12 @@ from runtime_fakes import FakeTokenizer, make_engine, reference_generate, run_al
 from trtllm_flash.sampling_params import SamplingParams
 
 
-@pytest.fixture(params=[False, True], ids=["overlap", "no_overlap"])
+@pytest.fixture(params=[(False, 1), (True, 1), (False, 4), (True, 4)], ids=["overlap", "no_overlap", "overlap-k4", "no_overlap-k4"])
 def make(request):
-    """Every test runs with the overlap scheduler (tokens read one step late) and without it."""
-    return lambda **overrides: make_engine(disable_overlap_scheduler=request.param, **overrides)
+    """Every test runs with the overlap scheduler (tokens read one step late) and without it, one decode
+    step per launch and four (decode-only greedy batches run 4 steps per launch)."""
+    no_overlap, k = request.param
+    return lambda **overrides: make_engine(disable_overlap_scheduler=no_overlap, decode_steps_per_launch=k, **overrides)
 
 
 def _prompts(count: int, seed: int = 0, lengths=(3, 30)):

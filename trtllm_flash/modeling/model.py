@@ -1,8 +1,9 @@
 """``NemotronFlashForCausalLM``: the eager pure-PyTorch reference of Nemotron-Flash (MODEL.md).
 
 Parameter names follow the published checkpoints (``model.embed_tokens``, ``model.layers.{i}.<mixer>...``,
-``model.final_layernorm``, ``lm_head``). Memory tokens are embedding rows ``vocab_size .. vocab_size + n - 1``
-(the tokenizer prepends their ids), so the forward is plain tokens in, logits out.
+``model.final_layernorm``, ``lm_head``). Memory tokens are embedding rows ``vocab_size .. vocab_size + n - 1``:
+the tokenizer prepends their ids, or :meth:`NemotronFlashForCausalLM.forward` prepends them to real-token ids
+the Hugging Face way (see :mod:`trtllm_flash.modeling.memory_tokens`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from trtllm_flash.modeling.cache import NemotronFlashCache
 from trtllm_flash.modeling.decoder import NemotronFlashDecoderLayer
 from trtllm_flash.modeling.generation import generate_tokens
 from trtllm_flash.modeling.init import init_weights
+from trtllm_flash.modeling.memory_tokens import memory_prefix_to_add, prepend_memory
 from trtllm_flash.modeling.norms import RMSNorm
 
 
@@ -87,20 +89,34 @@ class NemotronFlashForCausalLM(PreTrainedModel):
 
     def forward(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor] = None,
                 cache: Optional[NemotronFlashCache] = None) -> torch.Tensor:
-        """``input_ids [b, s]`` int64 -> logits ``[b, s, vocab_size]`` float32 (a plain tensor).
+        """``input_ids [b, s]`` int64 -> logits ``[b, s, vocab_size]`` float32 (a plain tensor), one row per id passed.
 
-        ``position_ids [b, s]``: RoPE positions (default: ``arange`` continuing from ``cache.seen_tokens``).
+        Without ``position_ids`` (the Hugging Face way and our :meth:`generate`): positions continue from
+        ``cache.seen_tokens``, and on a sequence's first forward (no cache or an empty one) ids holding no
+        memory-token id get the memory tokens prepended at the embedding level, their outputs dropped -- the
+        published model's logits for exactly those tokens; ids that start with the memory-token ids (the tokenizer's)
+        are taken as they are; anything else is a ``ValueError`` (see :mod:`trtllm_flash.modeling.memory_tokens`).
+
+        With ``position_ids [b, s]`` (the graph convention the export, AutoDeploy and the runtime use): the caller has
+        laid the sequence out, memory tokens included; the ids are taken exactly as given.
+
         With ``cache`` the tokens continue the cached sequences (any number of tokens: decode or chunked
         prefill); the cache is updated in place.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [batch, seq], got shape {tuple(input_ids.shape)}")
         start = cache.seen_tokens if cache is not None else 0
+        added = 0
         if position_ids is None:
+            added = memory_prefix_to_add(input_ids, self.config, start)
+            if added:
+                input_ids = prepend_memory(input_ids, self.config)
             position_ids = torch.arange(start, start + input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         hidden_states = self.model(input_ids, position_ids, cache)
         if cache is not None:
             cache.seen_tokens += input_ids.shape[1]
+        if added:  # (no slice node in the exported graph)
+            hidden_states = hidden_states[:, added:]
         return self.logits(hidden_states)
 
     def logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -121,14 +137,39 @@ class NemotronFlashForCausalLM(PreTrainedModel):
         save_checkpoint(self, str(save_directory), num_shards=num_shards, published_config=published_config)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *_, dtype: torch.dtype = torch.float32,
-                        device: str = "cpu", **__) -> "NemotronFlashForCausalLM":
-        """Load a checkpoint directory or a locally cached Hugging Face id (published layout; see
-        :mod:`trtllm_flash.checkpoint`)."""
+    def from_pretrained(cls, pretrained_model_name_or_path, *, dtype: Union[str, torch.dtype, None] = None,
+                        device: Union[str, torch.device] = "cpu", torch_dtype: Union[str, torch.dtype, None] = None,
+                        trust_remote_code: bool = False) -> "NemotronFlashForCausalLM":
+        """Load a checkpoint directory or a locally cached Hugging Face id in the published layout (see
+        :mod:`trtllm_flash.checkpoint`). ``dtype`` (alias ``torch_dtype``): a ``torch.dtype``, its name, or
+        ``"auto"`` for the config's ``dtype``; default float32. ``trust_remote_code`` is accepted for Hugging Face
+        compatibility and changes nothing: the checkpoint's ``.py`` files are never imported."""
+        del trust_remote_code
+        if dtype is not None and torch_dtype is not None:
+            raise TypeError("pass dtype or torch_dtype, not both")
         directory = resolve_checkpoint_dir(str(pretrained_model_name_or_path))
-        model = cls.empty(read_config(directory), dtype, device)
+        config = read_config(directory)
+        model = cls.empty(config, _load_dtype(dtype if dtype is not None else torch_dtype, config), device)
         load_weights(model, directory)
         return model
+
+
+_DTYPE_NAMES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _load_dtype(dtype: Union[str, torch.dtype, None], config: NemotronFlashConfig) -> torch.dtype:
+    """``None`` -> float32; ``"auto"`` -> the config's ``dtype``; a name or float ``torch.dtype`` -> itself."""
+    if dtype is None:
+        return torch.float32
+    if dtype == "auto":
+        dtype = getattr(config, "dtype", None) or torch.float32
+    if isinstance(dtype, str):
+        if dtype.removeprefix("torch.") not in _DTYPE_NAMES:
+            raise ValueError(f"dtype {dtype!r} is not one of {sorted(_DTYPE_NAMES)} or 'auto'")
+        return _DTYPE_NAMES[dtype.removeprefix("torch.")]
+    if dtype not in _DTYPE_NAMES.values():
+        raise ValueError(f"dtype {dtype} is not one of {sorted(_DTYPE_NAMES)}")
+    return dtype
 
 
 @contextlib.contextmanager

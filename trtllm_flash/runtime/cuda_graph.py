@@ -9,6 +9,11 @@ write nothing into live slots or pages. They are recaptured when the cache tenso
 
 Anything else (prefill or mixed batches, batches larger than the largest size, CPU tensors) runs the
 graph module eagerly.
+
+:meth:`CudaGraphRunner.decode_steps` replays ``k`` greedy decode steps from one graph
+(:mod:`trtllm_flash.runtime.multi_step`), captured lazily per ``(size, k)`` in the same pool; the graph
+saves the inputs it advances and restores them at its end, so the static buffers (and the sentinel
+rows) hold the same values after a replay as before it.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import triton
 import triton.language as tl
 
 from trtllm_flash.ops.interface import SENTINEL_PAGE, CacheSpec, StateCache
+from trtllm_flash.runtime.multi_step import ADVANCED, greedy_decode_steps
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +163,9 @@ class CudaGraphRunner:
         self.max_pages_per_seq = max_pages_per_seq
         self.cache_specs = dict(cache_specs)
         self._graphs: Dict[int, Tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        #: (size, k) -> the k-step graph and its tokens [k, size]
+        self._multi_graphs: Dict[Tuple[int, int], Tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        self._pool = None
         self._captured_for: Optional[Tuple[int, ...]] = None
         self._static: Optional[_StaticBatch] = None
 
@@ -173,20 +182,70 @@ class CudaGraphRunner:
         fitting = [b for b in self.sizes if b >= num_decode]
         return min(fitting) if fitting else None
 
-    def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
+    def _replay_size(self, inputs: Dict[str, torch.Tensor]) -> Optional[int]:
+        """The captured size that replays ``inputs`` (None: they run eagerly)."""
         if "batch_info_host" not in inputs:  # a graph without caches has no decode batches to replay
-            return self.module(**inputs)
+            return None
         num_prefill, _, num_decode = (int(v) for v in inputs["batch_info_host"].tolist())
         size = self.graph_size_for(num_decode) if num_prefill == 0 and num_decode > 0 else None
         too_wide = "page_table" in inputs and inputs["page_table"].shape[1] > self.max_pages_per_seq
         if size is None or inputs["input_ids"].device.type != "cuda" or too_wide:
-            return self.module(**inputs)
+            return None
         caches = {k: v for k, v in inputs.items() if k in self.cache_specs}
         self._ensure_captured(caches, inputs["input_ids"].device)
+        return size
+
+    def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
+        size = self._replay_size(inputs)
+        if size is None:
+            return self.module(**inputs)
         graph, output = self._graphs[size]
+        num_decode = int(inputs["batch_info_host"][2])
         self._static.fill(num_decode, inputs)
         graph.replay()
         return output.reshape(-1, output.shape[-1])[:num_decode]
+
+    def decode_steps(self, k: int, **inputs: torch.Tensor) -> torch.Tensor:
+        """Greedy tokens ``[k, n]`` (int64) of ``k`` decode steps of the decode-only batch ``inputs``, from
+        one graph replay when a captured size holds it, else eagerly (``inputs``' advanced tensors are
+        then advanced in place, see :func:`greedy_decode_steps`)."""
+        num_decode = int(inputs["input_ids"].numel())
+        size = self._replay_size(inputs)
+        if size is None:
+            out = torch.empty(k, num_decode, dtype=torch.int64, device=inputs["input_ids"].device)
+            return greedy_decode_steps(self.module, dict(inputs), out)
+        graph, tokens = self._multi_graph(size, k, {name: inputs[name] for name in self.cache_specs})
+        self._static.fill(num_decode, inputs)
+        graph.replay()
+        return tokens[:, :num_decode]
+
+    def _multi_graph(self, size: int, k: int, caches: Dict[str, torch.Tensor]) -> Tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+        """The ``k``-step graph of batch ``size`` (captured on first use, on sentinel rows only)."""
+        key = (size, k)
+        if key not in self._multi_graphs:
+            static = self._static
+            static.fill_sentinel()
+            kwargs = {name: v for name, v in static.views(size).items() if name in self.input_names}
+            kwargs.update(caches)
+            advanced = {name: kwargs[name] for name in ADVANCED if name in kwargs}
+            saved = {name: t.clone() for name, t in advanced.items()}
+            tokens = torch.empty(k, size, dtype=torch.int64, device=static.tokens.device)
+
+            def steps() -> None:
+                for name, t in advanced.items():
+                    saved[name].copy_(t)
+                greedy_decode_steps(self.capture_module, dict(kwargs), tokens)
+                for name, t in advanced.items():
+                    t.copy_(saved[name])
+
+            steps()  # warm-up on sentinel rows (compilation, lazy inits, allocator)
+            torch.cuda.synchronize(tokens.device)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                steps()
+            self._multi_graphs[key] = (graph, tokens)
+            logger.info("captured a %d-step decode graph for batch size %d", k, size)
+        return self._multi_graphs[key]
 
     def _sentinel_slot(self, caches: Dict[str, torch.Tensor]) -> int:
         slots = [caches[name].shape[0] for name, spec in self.cache_specs.items() if isinstance(spec, StateCache)]
@@ -197,6 +256,7 @@ class CudaGraphRunner:
         if key == self._captured_for:
             return
         self._graphs.clear()
+        self._multi_graphs.clear()
         self._static = _StaticBatch(self.sizes[0], self.max_pages_per_seq, self._sentinel_slot(caches), device)
         pool = None
         for size in self.sizes:  # largest first: the smaller graphs fit in its pool
@@ -210,5 +270,6 @@ class CudaGraphRunner:
                 output = self.capture_module(**kwargs)
             pool = graph.pool() if pool is None else pool
             self._graphs[size] = (graph, output)
+        self._pool = pool
         self._captured_for = key
         logger.info("captured CUDA graphs for decode batch sizes %s", self.sizes)

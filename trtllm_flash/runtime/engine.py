@@ -16,6 +16,12 @@ and every prompt that starts with them resumes from it. With ``kv_cache_config.e
 it also records the pages of every prefill chunk, a snapshot at each chunk end on a page boundary and
 one at the end of every finished sequence.
 
+With ``decode_steps_per_launch`` k > 1, a launch of a decode-only batch whose requests are all greedy
+and have k tokens of ``max_tokens`` left (and KV pages for them) runs k decode steps on the device
+(:mod:`trtllm_flash.runtime.multi_step`); the host reads the k tokens per request at once and checks
+the stop conditions token by token, dropping the tokens computed past a stop. Any other batch runs one
+step.
+
 One request never fails the others. Its sampling parameters are validated when it is added; a row
 that still cannot be sampled (:class:`~trtllm_flash.runtime.sampling.RowSamplingError`) fails that
 request alone, the other rows keeping the tokens they drew. A forward that raises fails its request
@@ -51,21 +57,23 @@ MAX_FAILED_BATCHES = 3
 
 
 class _SampledStep:
-    """The tokens one launched step sampled: row ``i`` of ``tokens`` (int64 ``[N]`` on the device) is
-    ``sequences[i]``'s; a copy into ``host`` (``[>= N]``, pinned on CUDA) is queued behind them and ``copied``
-    records its end (None on the CPU, where the copy is synchronous: the same double buffering runs there)."""
+    """The tokens one launch sampled: column ``i`` of ``tokens`` (int64 ``[k, N]`` on the device, one row
+    per decode step) is ``sequences[i]``'s; ``last`` (``[N]``) feeds the next launch. A copy into ``host``
+    (``[>= k * N]``, pinned on CUDA) is queued behind them and ``copied`` records its end (None on the
+    CPU, where the copy is synchronous: the same double buffering runs there)."""
 
     def __init__(self, sequences: List[Sequence], tokens: torch.Tensor, host: torch.Tensor, copied: Optional[torch.cuda.Event]):
         self.sequences = sequences
         self.tokens = tokens
+        self.last = tokens[-1]
         self._copied = copied
-        self._host = host[: tokens.numel()]
+        self._host = host[: tokens.numel()].view(tokens.shape)
         self._host.copy_(tokens, non_blocking=True)
         if copied is not None:
             copied.record()
 
-    def host_tokens(self) -> List[int]:
-        """The tokens as ints (waits for the copy)."""
+    def host_tokens(self) -> List[List[int]]:
+        """The tokens as ints, ``[k][N]`` (waits for the copy)."""
         if self._copied is not None:
             self._copied.synchronize()
         return self._host.tolist()
@@ -111,11 +119,13 @@ class Engine:
         self._pending: List[RequestOutputDelta] = []
         self._arrivals = itertools.count()
         self.overlap = not args.disable_overlap_scheduler
+        self.steps_per_launch = int(getattr(args, "decode_steps_per_launch", 1))
         self._in_flight: Optional[_SampledStep] = None  # the launched step whose tokens are not read yet
         # sampled tokens come back through two pinned buffers, taken in turn: the step in flight holds one
         # while the next step is launched into the other
         on_cuda = self.device.type == "cuda"
-        self._token_buffers = [torch.empty(args.max_batch_size, dtype=torch.int64, pin_memory=on_cuda) for _ in range(2)]
+        rows = args.max_batch_size * self.steps_per_launch
+        self._token_buffers = [torch.empty(rows, dtype=torch.int64, pin_memory=on_cuda) for _ in range(2)]
         self._token_copied = [torch.cuda.Event() if on_cuda else None for _ in range(2)]
         self._launches = 0
         self._suspects: Deque[Sequence] = deque()  # set aside after a failed step, to be retried alone
@@ -302,7 +312,10 @@ class Engine:
 
     def _launch(self, batch: ScheduledBatch) -> Optional[_SampledStep]:
         """Queue ``batch``'s forward and the sampling of its last tokens on the device, without waiting.
-        Every sampled sequence gets a pending token; None when no chunk samples."""
+        Every sampled sequence gets a pending token (k of them for a k-step launch); None when no chunk samples."""
+        k = self._steps_for(batch)
+        if k > 1:
+            return self._launch_steps(batch, k)
         logits = self._forward(batch)
         for chunk in batch.chunks:
             seq = chunk.seq
@@ -323,37 +336,80 @@ class Engine:
         for row, seq in enumerate(sampled):
             if seq.status is not SequenceStatus.FINISHED:
                 seq.append_pending(row)
+        return self._sampled(sampled, tokens.view(1, -1))
+
+    def _steps_for(self, batch: ScheduledBatch) -> int:
+        """Decode steps ``batch`` runs in one launch: ``steps_per_launch`` when it is decode-only, every
+        request is greedy with that many tokens of ``max_tokens`` left, and the KV pages for them could
+        be given; else 1."""
+        k = self.steps_per_launch
+        if k == 1 or batch.prefills or not hasattr(self.model, "decode_steps"):
+            return 1
+        seqs = [c.seq for c in batch.decodes]
+        if any(not s.params.greedy or s.num_generated + k > s.params.max_tokens for s in seqs):
+            return 1
+        if not all(self.cache_manager.ensure_pages(s.request_id, s.num_computed + k) for s in seqs):
+            return 1  # pages for the one step were given by the scheduler; the ones taken ahead are used later
+        return k
+
+    def _launch_steps(self, batch: ScheduledBatch, k: int) -> _SampledStep:
+        """Queue ``k`` greedy decode steps of the decode-only ``batch`` (one graph replay when captured)."""
+        input_ids, positions, metadata, _ = self._inputs(batch)
+        tokens = self.model.decode_steps(input_ids, positions, metadata, self.cache_manager.tensors, k)
+        sampled = [c.seq for c in batch.decodes]
+        for row, seq in enumerate(sampled):
+            seq.num_computed += k  # its input token and the first k - 1 sampled ones
+            for _ in range(k):
+                seq.append_pending(row)
+        return self._sampled(sampled, tokens)
+
+    def _sampled(self, sequences: List[Sequence], tokens: torch.Tensor) -> _SampledStep:
         turn = self._launches % 2
         self._launches += 1
-        return _SampledStep(sampled, tokens, self._token_buffers[turn], self._token_copied[turn])
+        return _SampledStep(sequences, tokens, self._token_buffers[turn], self._token_copied[turn])
 
     def _read_tokens(self, step: _SampledStep) -> List[RequestOutputDelta]:
-        """Wait for ``step``'s tokens, put them in their sequences and finish the sequences that stop."""
+        """Wait for ``step``'s tokens, put them in their sequences and finish the sequences that stop
+        (their tokens past the stop are dropped)."""
         deltas = []
-        for seq, token in zip(step.sequences, step.host_tokens()):
+        rows = step.host_tokens()
+        for col, seq in enumerate(step.sequences):
             if seq.status is SequenceStatus.FINISHED:
-                continue  # aborted, or stopped one step earlier: the token computed beyond its end is dropped
-            seq.resolve_pending(token)
-            reason = self._finish_reason(seq, token)
+                continue  # aborted, or stopped one launch earlier: the tokens computed beyond its end are dropped
+            new, reason = [], None
+            for row in rows:
+                token = row[col]
+                seq.resolve_pending(token)
+                new.append(token)
+                reason = self._finish_reason(seq, token)
+                if reason is not None:
+                    break
             if reason is not None:
                 self._record_prefix(seq, snapshot=True)  # the next chat turn resumes from here
                 self.scheduler.remove(seq)
                 del self._sequences[seq.request_id]
-            deltas.append(RequestOutputDelta(seq.request_id, [token], reason is not None, reason, num_cached_tokens=seq.num_cached_tokens or 0))
+            deltas.append(RequestOutputDelta(seq.request_id, new, reason is not None, reason, num_cached_tokens=seq.num_cached_tokens or 0))
         return deltas
 
     def _record_prefix(self, seq: Sequence, snapshot: bool) -> None:
         """Give the prefix cache ``seq``'s computed pages (and its state, when ``snapshot``); with the
         overlap scheduler the copies are queued behind the step that computed them. A sequence
-        preempted since (no slot) has nothing to give."""
-        if seq.slot is None or seq.num_computed == 0:
+        preempted since (no slot), or whose state ran past its known tokens (a multi-step launch that
+        stopped early, or one still in flight), has nothing to give."""
+        if seq.slot is None or seq.num_computed == 0 or seq.num_computed > len(seq.token_ids) - seq.num_pending:
             return
         self.prefix_cache.record(seq.request_id, seq.token_ids, seq.slot, seq.num_computed, snapshot)
 
     def _forward(self, batch: ScheduledBatch) -> torch.Tensor:
         """Logits ``[N, vocab]`` of the chunks that need them, in batch order. When none does, one row
-        (the last token) is still gathered so the model always sees a non-empty ``gather_idx``. A pending
-        input token is gathered on the device from the sampled tokens of the step in flight."""
+        (the last token) is still gathered so the model always sees a non-empty ``gather_idx``."""
+        input_ids, positions, metadata, gather_idx = self._inputs(batch)
+        return self.model.forward(input_ids, positions, metadata, self.cache_manager.tensors, gather_idx)
+
+    def _inputs(self, batch: ScheduledBatch):
+        """``(input_ids, position_ids, metadata, gather_idx)`` of ``batch`` on the device, uploaded in one
+        copy; ``gather_idx`` None for a decode-only batch. A pending input token is gathered on the
+        device from the sampled tokens of the launch in flight."""
         chunks = batch.chunks
         starts = [c.seq.num_computed for c in chunks]
         lens = [c.num_tokens for c in chunks]
@@ -388,9 +444,9 @@ class Engine:
         input_ids = on_device["input_ids"]
         if pending:
             feed = on_device["feed"]
-            input_ids.index_copy_(0, feed[0], self._in_flight.tokens.index_select(0, feed[1]))
+            input_ids.index_copy_(0, feed[0], self._in_flight.last.index_select(0, feed[1]))
         metadata = BatchMetadata(batch_info_host=batch_info_host, **{name: on_device[name] for name in meta})
-        return self.model.forward(input_ids, on_device["position_ids"], metadata, self.cache_manager.tensors, on_device.get("gather_idx"))
+        return input_ids, on_device["position_ids"], metadata, on_device.get("gather_idx")
 
     def _finish_reason(self, seq: Sequence, token: int) -> Optional[str]:
         params = seq.params

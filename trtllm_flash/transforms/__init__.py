@@ -17,6 +17,7 @@ from trtllm_flash.transforms import (  # noqa: F401  (registration)
     fuse_silu_mul,
     gather_logits_before_lm_head,
     insert_cached_op,
+    quantize_fp8_weights,
     use_gemv_linear,
 )
 from trtllm_flash.transforms.pipeline import DEFAULT_PIPELINE, describe_pipeline, merge_transforms, run_pipeline

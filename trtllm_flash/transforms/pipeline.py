@@ -36,6 +36,8 @@ DEFAULT_PIPELINE: Dict[str, Dict[str, Any]] = {
     # off by default as in AutoDeploy's default.yaml; nemotron_flash.yaml turns it on
     "gather_logits_before_lm_head": {"stage": "post_load_fusion", "enabled": False},
     "use_gemv_linear": {"stage": "post_load_fusion"},
+    # FP8 weights: off by default (transforms: {quantize_fp8_weights: {enabled: true}})
+    "quantize_fp8_weights": {"stage": "post_load_fusion", "enabled": False},
     "fuse_norm_linear": {"stage": "post_load_fusion"},
     "insert_cached_attention": {"stage": "cache_init", "backend": "trtllm_flash_attention"},
     "insert_cached_ssm_attention": {"stage": "cache_init", "backend": "trtllm_flash_ssm"},
