@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from trtllm_flash.checkpoints import shipped_checkpoint_dir, shipped_names
 from trtllm_flash.config import NemotronFlashConfig, preset_names
 
 CONFIG_FILE = "config.json"
@@ -194,10 +195,14 @@ def load_weights(model: torch.nn.Module, directory: str) -> None:
 
 
 def resolve_checkpoint_dir(name_or_path: str) -> str:
-    """A local directory for ``name_or_path``: the directory itself, or a Hugging Face id (``org/name``) already in
+    """A local directory for ``name_or_path``: the directory itself, a checkpoint shipped in the package
+    (:mod:`trtllm_flash.checkpoints`, e.g. ``nemotron-flash-demo``), or a Hugging Face id (``org/name``) already in
     the local HF cache. Anything else is a ``ValueError`` saying which (nothing can be downloaded here)."""
     if os.path.isdir(name_or_path):
         return name_or_path
+    shipped = shipped_checkpoint_dir(name_or_path)
+    if shipped is not None:
+        return shipped
     if os.path.exists(name_or_path):
         raise ValueError(f"model {name_or_path!r} is a file, not a checkpoint directory")
     looks_like_path = name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").replace("/", "", 1)
@@ -209,11 +214,11 @@ def resolve_checkpoint_dir(name_or_path: str) -> str:
         except Exception as err:  # noqa: BLE001  (any failure means: not in the local cache)
             raise ValueError(
                 f"model {name_or_path!r}: no such directory, and not in the local Hugging Face cache (downloads are "
-                f"impossible here). Use a preset ({', '.join(preset_names())}) or a checkpoint directory "
+                f"impossible here). Use a preset ({', '.join(preset_names() + shipped_names())}) or a checkpoint directory "
                 f"({type(err).__name__})") from None
     if looks_like_path or "/" in name_or_path:
         raise ValueError(f"model {name_or_path!r}: no such directory")
-    raise ValueError(f"model {name_or_path!r} is neither a preset ({', '.join(preset_names())}) nor a directory")
+    raise ValueError(f"model {name_or_path!r} is neither a preset ({', '.join(preset_names() + shipped_names())}) nor a directory")
 
 
 # ------------------------------------------------------------------------------------------------ writing

@@ -23,7 +23,8 @@ def _add_serve_parser(subcommands: argparse._SubParsersAction) -> None:
         "serve", help="serve a model over the OpenAI API (chat + completions, streaming)",
         description="Serve MODEL (a preset name, a checkpoint directory or a Hugging Face id) over an "
                     "OpenAI-compatible HTTP API, on the standalone runtime.")
-    serve.add_argument("model", help="preset name (tiny, nemotron-flash-1b, ...), checkpoint directory or HF id")
+    serve.add_argument("model", help="nemotron-flash-demo (the shipped trained model), a preset (tiny, nemotron-flash-1b, ...), "
+                                      "a checkpoint directory or HF id")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind, 0 = any free port (default: %(default)s)")
     serve.add_argument("--extra_llm_api_options", action="append", default=[], metavar="YAML",

@@ -20,11 +20,13 @@ Every key of the published ``config.json`` loads. What happens to each:
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import math
 from typing import Any, Dict, List, Mapping, Optional
 
+import torch
 from transformers import PretrainedConfig
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,10 @@ MLP_ACTIVATIONS = ("silu", "relu2")
 
 #: published-config keys only the remote code acts on; dropped on construction (see the module docstring)
 REMOTE_CODE_KEYS = ("attn_implementation", "layer_type")
+#: keys the remote code's config writes that no published model acts on (kept as plain attributes, not reported)
+REMOTE_CODE_LEFTOVERS = ("mamba_dt_rank", "mamba_conv_bias", "mamba_proj_bias", "mamba_inner_layernorms",
+                         "use_mamba_kernels", "num_experts", "num_experts_per_tok", "output_router_logits",
+                         "router_aux_loss_coef", "new_seq_length")
 
 #: the JSON kind of every key the model uses: "int", "number", "bool", "str", "ints" (list of int),
 #: "strs" (list of str), "token" (int or list of int); a trailing "?" allows null
@@ -102,19 +108,24 @@ def report_unknown_keys(keys) -> List[str]:
     return unknown
 
 
-def _known_keys() -> set:
-    if not _KNOWN_KEYS:
-        _KNOWN_KEYS.update(inspect.signature(NemotronFlashConfig.__init__).parameters)
-        _KNOWN_KEYS.update(PretrainedConfig().to_dict(), REMOTE_CODE_KEYS, REMOTE_CODE_LEFTOVERS)
-        _KNOWN_KEYS.update(("torch_dtype", "auto_map", "name_or_path"))
-    return _KNOWN_KEYS
+def _check_dtype_keys(values: Mapping[str, Any]) -> None:
+    """``dtype`` / ``torch_dtype`` (bookkeeping: the load dtype is the caller's) must still be something
+    transformers can read: null, ``"auto"``, a ``torch.dtype`` or the name of one (else a ``ValueError``, not
+    transformers' ``AttributeError``)."""
+    for key in ("dtype", "torch_dtype"):
+        value = values.get(key)
+        if value is None or value == "auto" or isinstance(value, torch.dtype):
+            continue
+        if not isinstance(value, str) or not isinstance(getattr(torch, value, None), torch.dtype):
+            raise ValueError(f"{key} must be null, 'auto' or a torch dtype name such as 'bfloat16', got {value!r}")
 
 
-_KNOWN_KEYS: set = set()
-#: keys the remote code's config writes that no published model acts on (kept as plain attributes)
-REMOTE_CODE_LEFTOVERS = ("mamba_dt_rank", "mamba_conv_bias", "mamba_proj_bias", "mamba_inner_layernorms",
-                         "use_mamba_kernels", "num_experts", "num_experts_per_tok", "output_router_logits",
-                         "router_aux_loss_coef", "new_seq_length")
+@functools.lru_cache(maxsize=None)
+def _known_keys() -> frozenset:
+    """Our constructor's keys, transformers' own config attributes and the remote code's known keys."""
+    return frozenset(
+        set(inspect.signature(NemotronFlashConfig.__init__).parameters) | set(PretrainedConfig().to_dict())
+        | set(REMOTE_CODE_KEYS) | set(REMOTE_CODE_LEFTOVERS) | {"torch_dtype", "auto_map", "name_or_path"})
 
 
 class NemotronFlashConfig(PretrainedConfig):
@@ -169,6 +180,7 @@ class NemotronFlashConfig(PretrainedConfig):
         check_key_types({key: arguments[key] for key in KEY_KINDS})
         for key in REMOTE_CODE_KEYS:
             kwargs.pop(key, None)
+        _check_dtype_keys(kwargs)
         report_unknown_keys(kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size

@@ -1,5 +1,6 @@
-"""``python -m trtllm_flash.generate --model tiny --prompt "Hello" --max-new-tokens 16``: prompt + completion from
-the eager reference model's cached generation (presets are randomly initialised, so their text is noise)."""
+"""``python -m trtllm_flash.generate --prompt "The list" --max-new-tokens 16``: prompt + completion from the eager
+reference model's cached generation. The default model is the shipped ``nemotron-flash-demo`` (trained: readable
+text); the presets (``--model tiny`` ...) are randomly initialised, so their text is noise."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from typing import List, Optional
 
 import torch
 
+from trtllm_flash.checkpoints import DEFAULT_MODEL
 from trtllm_flash.console import printable
 from trtllm_flash.loading import load_model, load_tokenizer
 
@@ -18,9 +20,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m trtllm_flash.generate",
         description="Print a prompt and its completion by the eager reference model (no runtime, no server). "
-                    "Presets are randomly initialised, so their text is noise; non-printable characters are "
-                    "printed escaped.")
-    parser.add_argument("--model", default="tiny", help="preset name or checkpoint directory (default: %(default)s)")
+                    "The default model is trained (readable text); presets are randomly initialised, so their "
+                    "text is noise; non-printable characters are printed escaped.")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="the shipped trained model, a preset name or a checkpoint directory (default: %(default)s)")
     parser.add_argument("--prompt", default="Hello", help="the prompt text (default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens to generate at most (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: %(default)s)")

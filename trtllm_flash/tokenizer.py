@@ -114,7 +114,8 @@ class NemotronFlashTokenizer(PreTrainedTokenizerFast):
         try:
             backend = Tokenizer.from_file(path)
         except Exception as err:  # noqa: BLE001  (tokenizers raises a bare Exception on a malformed file)
-            raise ValueError(f"{path} is not a valid tokenizer file: {str(err).splitlines()[0] if str(err) else err!r}") from None
+            reason = (str(err).strip().strip("'\"").splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"{path} is not a valid tokenizer file: {reason}") from None
         try:
             return cls(tokenizer_object=backend, num_memory_tokens=num_memory_tokens, vocab_size_model=vocab_size_model,
                        chat_template=settings.get("chat_template"), **specials)

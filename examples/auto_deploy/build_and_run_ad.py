@@ -1,11 +1,12 @@
 """Build a Nemotron-Flash model through trtllm-flash and generate: upstream AutoDeploy's CLI shape.
 
-    python build_and_run_ad.py --model tiny --args.yaml-extra nemotron_flash.yaml \\
+    python build_and_run_ad.py --model nemotron-flash-demo --args.yaml-extra nemotron_flash.yaml \\
         [--args.<field>=<value> ...] [--prompt.batch_size N] [--prompt.queries '["a", "b"]'] \\
         [--prompt.sp_kwargs '{max_tokens: 32, temperature: 0}'] [--benchmark.enabled true] [--dry_run]
 
-``--model`` is a preset name (tiny, nemotron-flash-1b, ...), a local checkpoint directory, or a Hugging Face
-id already in the local cache (nothing can be downloaded here). Values are parsed as YAML, so lists and
+``--model`` is ``nemotron-flash-demo`` (a small trained model shipped in the package: readable text), a preset
+name (tiny, nemotron-flash-1b, ...: random weights), a local checkpoint directory, or a Hugging Face id already
+in the local cache (nothing can be downloaded here). Values are parsed as YAML, so lists and
 dicts can be given inline; ``--group.field value`` and ``--group.field=value`` both work and ``-`` and
 ``_`` are interchangeable in field names. Bad input ends with one line on stderr saying what to change
 (exit status 2); a prompt the engine refuses or fails is printed with its error and the exit status is 1.
@@ -28,7 +29,7 @@ DEFAULT_QUERIES = [
     "Where is the capital of Iceland? ",
 ]
 PROMPT_FIELDS = {"batch_size": 2, "queries": DEFAULT_QUERIES, "sp_kwargs": {"max_tokens": 100, "top_k": 200, "temperature": 1.0}}
-PRESETS = ("tiny", "nemotron-flash-1b", "nemotron-flash-3b", "nemotron-flash-3b-tp")
+PRESETS = ("nemotron-flash-demo", "tiny", "nemotron-flash-1b", "nemotron-flash-3b", "nemotron-flash-3b-tp")
 BENCHMARK_FIELDS = {"enabled": False, "num": 10, "isl": 128, "osl": 128, "bs": 1}
 
 
@@ -37,7 +38,7 @@ HELP = """usage: build_and_run_ad.py --model MODEL [options]
 Build a Nemotron-Flash model through trtllm-flash and generate (upstream AutoDeploy's CLI shape).
 
 options (values are YAML: lists and dicts inline; --a.b value and --a.b=value both work):
-  --model MODEL              preset (tiny, nemotron-flash-1b, ...), checkpoint directory or cached HF id
+  --model MODEL              nemotron-flash-demo (shipped, trained), a preset (tiny, ...), checkpoint dir or cached HF id
   --args.<field> VALUE       an LLM-args field, e.g. --args.max_seq_len 512, --args.kv_cache_config.max_tokens 4096
   --args.yaml-extra YAML     LLM-args YAML file (repeat to layer files)
   --prompt.batch_size N      prompts to run, the queries repeated as needed (default 2)
@@ -165,7 +166,7 @@ def run(argv: List[str]) -> int:
     overrides = dict(cli["args"])
     model = cli.get("model") or overrides.pop("model", None)
     if not model:
-        raise UsageError("--model is required (a preset such as tiny, a checkpoint directory or a cached HF id)")
+        raise UsageError("--model is required (nemotron-flash-demo, a preset such as tiny, a checkpoint directory or a cached HF id)")
     overrides["model"] = check_model(str(model))
     for path in cli["yaml_extra"]:
         if not os.path.isfile(path):

@@ -79,6 +79,7 @@ def test_unknown_keys_are_kept_and_reported_at_debug_level(published_dir, tmp_pa
     (lambda v: v.update(rope_type="yarn"), "rope_type", "'yarn'"),
     (lambda v: v.update(rope_type="ntk"), "orig_max_position_embeddings", "None"),
     (lambda v: v.update(model_type="llama"), "model_type", "'llama'"),
+    (lambda v: v.update(dtype="float99"), "dtype", "'float99'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_file_key_and_value(published_dir, tmp_path, change, key, value):
     path = _copy_with_config(published_dir, tmp_path / "ckpt", change)
