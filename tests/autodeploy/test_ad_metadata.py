@@ -7,7 +7,7 @@ import torch
 
 
 def test_page_table_from_autodeploy_paging(autodeploy):
-    from ad_harness import activate, make_sequence_info
+    from ad_harness import activate, generation, get_arg, make_sequence_info, nest
     from tensorrt_llm._torch.auto_deploy.custom_ops.attention_interface import AttentionRegistry
 
     from trtllm_flash.ops.interface import SENTINEL_PAGE
@@ -17,11 +17,14 @@ def test_page_table_from_autodeploy_paging(autodeploy):
     info = make_sequence_info(autodeploy, max_seq_len=16, max_batch_size=4, page_size=4, num_blocks=10)
     activate(descriptor, info)
     pages = [[7, 0, 9], [3], [5, 2]]
-    info.nest_sequences([[1] * 10, [1] * 2, [1]], input_pos=[0, 0, 4], cache_loc=sum(pages, []), pages_per_seq=[3, 1, 2], slot_idx=[0, 1, 2])
-    (table,) = prepare(*[info._get_arg(a.name) for a in prepare._schema.arguments], *const_args)
-    assert table.dtype == torch.int32 and tuple(table.shape) == (3, 3)  # the batch's rows, its longest page list
+    nest(info, [(0, 0, 10), (1, 0, 2), (2, 4, 1)], dict(enumerate(pages)))
+    outputs = prepare(*[get_arg(info, a.name) for a in prepare._schema.arguments if a.name in info.available_args], *const_args)
+    assert len(outputs) == num_out
+    table = outputs[-1]  # page_table is the attention op's last metadata in every generation
+    width = 4 if generation(autodeploy) == "batch_info" else 3  # max_blocks_per_seq there, else the longest list
+    assert table.dtype == torch.int32 and tuple(table.shape) == (3, width)  # the batch's rows
     for row, seq_pages in zip(table.tolist(), pages):
-        assert row == seq_pages + [SENTINEL_PAGE] * (3 - len(seq_pages))
+        assert row == seq_pages + [SENTINEL_PAGE] * (width - len(seq_pages))
 
 
 def test_split_metadata_keeps_the_cached_op_order(autodeploy):

@@ -23,10 +23,11 @@ def _env(*paths: Path) -> dict:
 
 
 def test_unsupported_generation_is_reported_where_our_factory_is_used(tmp_path):
-    newest = tmp_path / "newest"
-    shutil.copytree(STANDINS / "resource_handlers", newest, ignore=shutil.ignore_patterns("__pycache__"))
-    interface = newest / "tensorrt_llm" / "_torch" / "auto_deploy" / "custom_ops" / "attention_interface.py"
-    interface.write_text(interface.read_text() + "\n\nclass BatchInfo:  # the 12-int generation's marker\n    pass\n")
+    oldest = tmp_path / "oldest"
+    shutil.copytree(STANDINS / "resource_handlers", oldest, ignore=shutil.ignore_patterns("__pycache__"))
+    interface = oldest / "tensorrt_llm" / "_torch" / "auto_deploy" / "custom_ops" / "attention_interface.py"
+    marker = "\n\nAttentionDescriptor.get_prepare_metadata_op = classmethod(lambda cls: None)  # the oldest generation's hook\n"
+    interface.write_text(interface.read_text() + marker)
     shutil.copy(PTH, tmp_path / PTH.name)
     code = f"""
         import site, warnings
@@ -43,15 +44,16 @@ def test_unsupported_generation_is_reported_where_our_factory_is_used(tmp_path):
         except UnsupportedAutoDeployVersion as err:
             print("RAISED", err)
     """
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=_env(newest, STANDINS / "shared"), capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=_env(oldest, STANDINS / "shared"), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "RAISED trtllm-flash cannot register with TensorRT-LLM 1.3.0rc0" in result.stdout
-    assert "BatchInfo=yes" in result.stdout and "supports (cache_config, resource_handlers" in result.stdout
+    assert "get_prepare_metadata_op=yes" in result.stdout and "supports (cache_config, resource_handlers, batch_info" in result.stdout
 
 
 def test_wrapper_without_tensorrt_llm_prints_one_line_saying_what_to_install():
+    # -S: no site-packages, where an installed TensorRT-LLM would be found (the wrapper needs none of them)
     result = subprocess.run(
-        [sys.executable, "-m", "trtllm_flash.autodeploy.build_and_run_ad", "--help"], env=_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "-S", "-m", "trtllm_flash.autodeploy.build_and_run_ad", "--help"], env=_env(), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()

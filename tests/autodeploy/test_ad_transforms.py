@@ -123,7 +123,7 @@ def _tiny_autodeploy_graph():
 
 @pytest.mark.parametrize("order", [("gather_logits_before_lm_head", "trtllm_flash_fold_logit_row_norm"), ("trtllm_flash_fold_logit_row_norm", "gather_logits_before_lm_head")])
 def test_fold_logit_row_norm_with_upstreams_gather_before_the_head_in_both_orders(autodeploy, order):
-    from ad_harness import make_sequence_info
+    from ad_harness import generation, make_sequence_info
 
     gm, ids, pos, expected = _tiny_autodeploy_graph()
     info = make_sequence_info(autodeploy, max_seq_len=16, max_batch_size=2, page_size=4, num_blocks=8)
@@ -132,10 +132,16 @@ def test_fold_logit_row_norm_with_upstreams_gather_before_the_head_in_both_order
     assert [history[k].num_matches for k in order] == [1, 1]
     norms = [n for n in gm.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.linalg_vector_norm.default]
     assert not norms, "the lm_head row norm must be folded into a constant"
-    gather = next(n for n in gm.graph.nodes if n.target == torch.ops.auto_deploy.gather_logits_before_lm_head.default)
+    gather_ops = (torch.ops.auto_deploy.gather_logits_before_lm_head.default, torch.ops.auto_deploy.gather_tokens.default)
+    gather = next(n for n in gm.graph.nodes if n.target in gather_ops)
     # upstream gathers the output's producer when it is not a linear: here the division by the row norm
     assert gather.args[0].target == torch.ops.aten.div.Tensor and next(iter(gather.users)).op == "output"
-    info.nest_sequences([ids[0].tolist()], input_pos=0, logits_gather_indices=[5, 2], logits_gather_info=[2, 1])
+    if generation(autodeploy) == "batch_info":  # gathers the last prompt token unless told otherwise
+        info.nest_sequences(ids[0].tolist(), cu_seqlen=[0, 6], input_pos=0)
+        wanted, inputs = [5], [info.get_arg("token_gather_indices"), info.get_arg("batch_info_host")]
+    else:
+        info.nest_sequences([ids[0].tolist()], input_pos=0, logits_gather_indices=[5, 2], logits_gather_info=[2, 1])
+        wanted, inputs = [5, 2], [info._get_arg("logits_gather_indices"), info._get_arg("logits_gather_info_host")]
     with torch.no_grad():
-        (logits,) = gm(ids, pos, info._get_arg("logits_gather_indices"), info._get_arg("logits_gather_info_host"))
-    torch.testing.assert_close(logits[0], expected[0, [5, 2]], atol=1e-5, rtol=1e-5)
+        (logits,) = gm(ids, pos, *inputs)
+    torch.testing.assert_close(logits[0], expected[0, wanted], atol=1e-5, rtol=1e-5)

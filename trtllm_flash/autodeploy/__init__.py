@@ -39,14 +39,14 @@ def register() -> Registration:
 
     from trtllm_flash.autodeploy.generations import detect, mapping_module
 
-    generation = detect(attention_interface)
+    generation, found = detect(attention_interface)
     mapping = mapping_module(generation)
     import trtllm_flash.ops  # noqa: F401  (registers every op family's ops and descriptor)
     from trtllm_flash.autodeploy.descriptors import register_attention_descriptors
     from trtllm_flash.autodeploy.factory import FACTORY_NAME, register_model_factory
     from trtllm_flash.autodeploy.transforms import register_transforms
 
-    backends = register_attention_descriptors(mapping)
+    backends = register_attention_descriptors(mapping, drop_mask_argument=found.custom_mask_arg)
     transforms = register_transforms(mapping)
     register_model_factory()
     return Registration(generation=generation, attention_backends=backends, transforms=transforms, model_factory=FACTORY_NAME)

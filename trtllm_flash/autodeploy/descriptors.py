@@ -16,7 +16,7 @@ guards re-registration. The pattern follows ``AD/custom_ops/fla/fla_backend_delt
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Dict, Type
+from typing import Callable, Dict, Type
 
 import trtllm_flash.autodeploy.metadata  # noqa: F401  (defines the page-table prepare ops)
 from trtllm_flash.autodeploy.metadata import split_metadata
@@ -24,15 +24,31 @@ from trtllm_flash.autodeploy.upstream import AttentionDescriptor, AttentionRegis
 from trtllm_flash.ops.interface import OpDescriptor, all_descriptors
 
 
-def make_attention_descriptor(ours: Type[OpDescriptor], mapping: ModuleType) -> Type[AttentionDescriptor]:
+def without_mask_argument(op: Callable, num_inputs: int) -> Callable:
+    """``op`` called with AutoDeploy's custom-mask argument (position ``num_inputs``, right after the
+    source op's inputs) taken out; our cached ops take no mask, so a real mask is refused."""
+
+    def cached_op(*args):
+        if args[num_inputs] is not None:
+            raise ValueError(f"{op}: trtllm-flash's cached ops take no custom attention mask")
+        return op(*args[:num_inputs], *args[num_inputs + 1 :])
+
+    name = str(op).replace(".", "_") + "_without_mask"
+    cached_op.__name__ = cached_op.__qualname__ = name
+    return cached_op
+
+
+def make_attention_descriptor(ours: Type[OpDescriptor], mapping: ModuleType, drop_mask_argument: bool = False) -> Type[AttentionDescriptor]:
     """An ``AttentionDescriptor`` subclass that answers AutoDeploy from ``ours`` (``mapping``: the
-    installed generation's mapping module)."""
+    installed generation's mapping module; ``drop_mask_argument``: the insertion transform passes a
+    custom mask after the inputs, see :mod:`.generations`)."""
     native, derived = split_metadata(list(ours.standard_metadata()))
+    cached = without_mask_argument(ours.cached_op(), ours.num_inputs()) if drop_mask_argument else ours.cached_op()
     common = {
         "get_attention_layout": lambda cls: "bsnd",
         "get_num_qkv_args": lambda cls: ours.num_inputs(),
         "get_source_attention_op": lambda cls: ours.source_op(),
-        "get_cached_attention_op": lambda cls: ours.cached_op(),
+        "get_cached_attention_op": lambda cls: cached,
         "get_standard_metadata_args": lambda cls: list(native),
         "get_constants": lambda cls, source_attn_node: list(ours.constants(source_attn_node)),
     }
@@ -48,7 +64,7 @@ def make_attention_descriptor(ours: Type[OpDescriptor], mapping: ModuleType) -> 
     return type(name, (AttentionDescriptor,), namespace)
 
 
-def register_attention_descriptors(mapping: ModuleType) -> Dict[str, Type[AttentionDescriptor]]:
+def register_attention_descriptors(mapping: ModuleType, drop_mask_argument: bool = False) -> Dict[str, Type[AttentionDescriptor]]:
     """Register every op family not registered yet; returns backend name -> descriptor class.
 
     A name that is already taken by a class that is not ours raises (we never shadow upstream).
@@ -61,5 +77,5 @@ def register_attention_descriptors(mapping: ModuleType) -> Dict[str, Type[Attent
                 raise RuntimeError(f"AutoDeploy attention backend {name!r} is already registered by {existing.__qualname__}")
             registered[name] = existing
             continue
-        registered[name] = AttentionRegistry.register(name)(make_attention_descriptor(ours, mapping))
+        registered[name] = AttentionRegistry.register(name)(make_attention_descriptor(ours, mapping, drop_mask_argument))
     return registered

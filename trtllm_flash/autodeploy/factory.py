@@ -23,9 +23,8 @@ overwrites, so we register under our own name and refuse a name held by someone 
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-from typing import Any, Iterator, Optional, Type
+from typing import Any, Optional, Type
 
 import torch
 import torch.nn as nn
@@ -95,17 +94,6 @@ def config_dtype(config: Any) -> torch.dtype:
     return torch.float32
 
 
-@contextlib.contextmanager
-def default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """Parameters created inside are of ``dtype`` (restores the previous default on exit)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 class NemotronFlashAutoDeployModel:
     """What ``register_custom_model_cls`` maps ``NemotronFlashConfig`` to: ``_from_config`` is the one
     hook upstream's ``_build_model`` calls (it also checks ``hasattr(cls, "_from_config")``), inside its
@@ -114,6 +102,8 @@ class NemotronFlashAutoDeployModel:
 
     @classmethod
     def _from_config(cls, config: Any, **unused_kwargs: Any) -> nn.Module:
+        from trtllm_flash.modeling.model import default_dtype
+
         with default_dtype(config_dtype(config)):
             return autodeploy_model_class()(to_our_config(config))
 

@@ -67,7 +67,7 @@ class NemotronFlashForCausalLM(PreTrainedModel):
               device: Union[str, torch.device] = "cpu") -> "NemotronFlashForCausalLM":
         """The model with uninitialised parameters of ``dtype`` directly on ``device`` (built on the meta device
         first, so no time is spent on throw-away initialisation)."""
-        with _default_dtype(dtype), torch.device("meta"):
+        with default_dtype(dtype), torch.device("meta"):
             model = cls(config)
         model.to_empty(device=device)
         model.tie_embeddings()
@@ -173,7 +173,8 @@ def _load_dtype(dtype: Union[str, torch.dtype, None], config: NemotronFlashConfi
 
 
 @contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Parameters created inside are of ``dtype`` (restores the previous default on exit)."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:

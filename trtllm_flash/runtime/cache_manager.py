@@ -56,19 +56,26 @@ class _PageRow:
         return self.row[: self.count].tolist()
 
 
-def snapshot_bytes(cache_specs: Dict[str, CacheSpec], page_size: int, with_tail: bool = True) -> int:
-    """Bytes of one prefix-cache snapshot of a model with ``cache_specs``: every state row, every
-    sliding-window ring and, when ``with_tail`` (a prefix ending mid-page), one page of every
-    full-attention layer — what :class:`SlotState` lists."""
+def sequence_cache_bytes(cache_specs: Dict[str, CacheSpec], page_size: int, full_attention_pages: int) -> int:
+    """Bytes one sequence holds in the caches of a model with ``cache_specs``: its state rows, its
+    sliding-window rings (the window's pages) and ``full_attention_pages`` pages of every
+    full-attention layer."""
     total = 0
     for spec in cache_specs.values():
         if isinstance(spec, StateCache):
             total += spec.bytes_per_slot()
         elif spec.sliding_window > 0:
             total += window_pages(spec.sliding_window, page_size) * spec.bytes_per_page(page_size)
-        elif with_tail:
-            total += spec.bytes_per_page(page_size)
+        else:
+            total += full_attention_pages * spec.bytes_per_page(page_size)
     return total
+
+
+def snapshot_bytes(cache_specs: Dict[str, CacheSpec], page_size: int, with_tail: bool = True) -> int:
+    """Bytes of one prefix-cache snapshot of a model with ``cache_specs``: every state row, every
+    sliding-window ring and, when ``with_tail`` (a prefix ending mid-page), one page of every
+    full-attention layer — what :class:`SlotState` lists."""
+    return sequence_cache_bytes(cache_specs, page_size, full_attention_pages=int(with_tail))
 
 
 class SlotState:

@@ -11,13 +11,18 @@ generation          features of ``AD/custom_ops/attention_interface.py``    mapp
                     ``batch_info``; no ``max_seq_info``
 ``resource_handlers`` ``ResourceHandler`` classes; 3-int ``batch_info``;     :mod:`.resource_handlers`
                     ``SequenceInfo`` with ``max_seq_info``; no ``BatchInfo``
+``batch_info``      ``ResourceHandler`` classes and ``BatchInfo`` (12-int      :mod:`.batch_info`
+                    ``batch_info_host``)
 =================== ======================================================= =============================
 
 Refused with :class:`UnsupportedAutoDeployVersion`: the oldest generation (``get_prepare_metadata_op``, no
-``get_standard_metadata_args``), the first resource-handler revisions (no ``max_seq_info``: upstream
+``get_standard_metadata_args``) and the first resource-handler revisions (no ``max_seq_info``: upstream
 silently drops prepare-op arguments it does not know, so our page-table op would fail only at the first
-forward) and the newest one (12-int ``BatchInfo``, whose ``batch_info_host`` our cached ops cannot read).
-Which release ships which generation: docs/AUTODEPLOY.md.
+forward). Which release ships which generation: docs/AUTODEPLOY.md.
+
+One more feature is read from ``AD/transform/library/kvcache.py``: whether the cache-insertion transform
+passes a custom attention mask right after the source op's inputs (``_get_custom_mask_for_attn_node``,
+seen at commit 01d93fe); then :mod:`..descriptors` drops that argument before calling our cached op.
 """
 from __future__ import annotations
 
@@ -25,10 +30,14 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 #: supported generation -> its mapping module (relative to this package)
-SUPPORTED: Dict[str, str] = {"cache_config": ".cache_config", "resource_handlers": ".resource_handlers"}
+SUPPORTED: Dict[str, str] = {
+    "cache_config": ".cache_config",
+    "resource_handlers": ".resource_handlers",
+    "batch_info": ".batch_info",
+}
 
 
 class UnsupportedAutoDeployVersion(RuntimeError):
@@ -45,6 +54,7 @@ class Features:
     standard_metadata: bool
     prepare_metadata_op: bool
     max_seq_info: Optional[bool]  # None: SequenceInfo's source is not available
+    custom_mask_arg: bool
 
     def describe(self) -> str:
         shown = {
@@ -54,13 +64,17 @@ class Features:
             "get_standard_metadata_args": self.standard_metadata,
             "get_prepare_metadata_op": self.prepare_metadata_op,
             "SequenceInfo.max_seq_info": self.max_seq_info,
+            "custom mask argument": self.custom_mask_arg,
         }
         return ", ".join(f"{name}={'?' if value is None else ('yes' if value else 'no')}" for name, value in shown.items())
 
 
 def features(attention_interface: ModuleType) -> Features:
-    """The features of an imported ``AD/custom_ops/attention_interface.py``."""
+    """The features of an imported ``AD/custom_ops/attention_interface.py`` (and of the package's
+    ``transform/library/kvcache.py``)."""
     descriptor = attention_interface.AttentionDescriptor
+    package = attention_interface.__name__.rsplit(".custom_ops.", 1)[0]
+    kvcache = importlib.import_module(f"{package}.transform.library.kvcache")
     try:
         max_seq_info: Optional[bool] = "max_seq_info" in inspect.getsource(attention_interface.SequenceInfo)
     except (OSError, TypeError):
@@ -72,13 +86,16 @@ def features(attention_interface: ModuleType) -> Features:
         standard_metadata=hasattr(descriptor, "get_standard_metadata_args"),
         prepare_metadata_op=hasattr(descriptor, "get_prepare_metadata_op"),
         max_seq_info=max_seq_info,
+        custom_mask_arg=hasattr(kvcache.InsertCachedAttention, "_get_custom_mask_for_attn_node"),
     )
 
 
 def generation_of(found: Features) -> Optional[str]:
     """The supported generation with these features, or None."""
-    if found.batch_info_class or found.prepare_metadata_op or not found.standard_metadata:
+    if found.prepare_metadata_op or not found.standard_metadata:
         return None
+    if found.resource_handlers and found.batch_info_class:
+        return "batch_info"
     if found.resource_handlers:
         return "resource_handlers" if found.max_seq_info else None
     if found.cache_config:
@@ -93,9 +110,9 @@ def installed_version() -> str:
     return str(getattr(tensorrt_llm, "__version__", "unknown"))
 
 
-def detect(attention_interface: ModuleType) -> str:
-    """The installed generation's name, or :class:`UnsupportedAutoDeployVersion` naming the installed
-    version, what was detected and what is supported."""
+def detect(attention_interface: ModuleType) -> Tuple[str, Features]:
+    """The installed generation's name and features, or :class:`UnsupportedAutoDeployVersion` naming the
+    installed version, what was detected and what is supported."""
     found = features(attention_interface)
     name = generation_of(found)
     if name is None:
@@ -104,7 +121,7 @@ def detect(attention_interface: ModuleType) -> str:
             f"({found.describe()}) is not a generation trtllm-flash supports ({', '.join(SUPPORTED)}; "
             "TensorRT-LLM 1.2.x from pip is one, see docs/AUTODEPLOY.md)"
         )
-    return name
+    return name, found
 
 
 def mapping_module(name: str) -> ModuleType:

@@ -75,7 +75,9 @@ def descriptor_methods(ours: OpDescriptor, derived: List[str]) -> Dict[str, Any]
     """The generation-specific ``AttentionDescriptor`` class methods for our descriptor ``ours``."""
 
     def is_paged(cls) -> bool:
-        return "page_table" in derived
+        # every op of ours runs on a paged SequenceInfo (the insertion transform asserts
+        # ``descriptor.is_paged()`` whenever ``cm.info.is_paged``, for state caches too)
+        return True
 
     def get_prepare_extra_metadata_info(cls, any_source_attn_node):
         return prepare_info(derived)

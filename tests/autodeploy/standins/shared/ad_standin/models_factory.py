@@ -14,6 +14,7 @@ class ModelFactory:
         self.tokenizer_kwargs = tokenizer_kwargs or {}
         self.skip_loading_weights = skip_loading_weights
         self.max_seq_len = max_seq_len
+        self._sharding_config: dict = {}
 
     @property
     def model(self) -> str:

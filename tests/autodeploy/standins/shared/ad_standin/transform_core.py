@@ -137,9 +137,7 @@ class BaseTransformCore:
         cm.info.activate_arg(name)
         last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
         with gm.graph.inserting_after(last):
-            node = gm.graph.placeholder(name)
-        node.meta["val"] = cm.info._get_arg(name)
-        return node
+            return gm.graph.placeholder(name)
 
 
 class TransformRegistry:

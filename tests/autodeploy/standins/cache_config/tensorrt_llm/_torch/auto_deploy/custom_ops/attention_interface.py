@@ -3,14 +3,16 @@ generation: NVIDIA/TensorRT-LLM stored version 18438348684 of the code index (55
 generation docs/AUTODEPLOY.md finds in the 1.2.x line. Behaviour mirrored (bodies reduced):
 
 * ``CacheConfig`` (pydantic, ``extra="forbid"``): ``dtype`` / ``mamba_dtype`` (default None),
-  ``delta_dtype`` (default float32), strings coerced to ``torch.dtype``;
+  ``delta_dtype`` (default float32), strings coerced to ``torch.dtype``; ``a | b`` takes each field from
+  ``a`` unless it is None (falsy), else from ``b``;
 * ``SequenceInfo(max_seq_len=1, max_batch_size=1, page_size=0, max_num_tokens=None,
   vocab_size_padded=None)``: ``page_size`` 0 means ``max_seq_len``; ``max_state_slots = max_batch_size + 1``;
   ``max_num_tokens = min(max_batch_size * (max_seq_len + 1), given)``; ``num_pages =
   max(max_batch_size, max_num_tokens // page_size + (overflow) * max_batch_size)``; fields (no
   ``max_seq_info``): input_ids, position_ids, seq_len, cu_seqlen, input_pos, pages_per_seq,
   cu_num_pages, seq_len_with_cache, last_page_len, slot_idx, use_initial_states, batch_info (3 ints),
-  cache_loc (``((max_seq_len + 1) // page_size + 1) * max_batch_size``); storage / activation /
+  cache_loc (``((max_seq_len + 1) // page_size + 1) * max_batch_size``); ``is_paged = page_size <
+  max_seq_len``; storage / activation /
   ``_get_arg`` / ``nest_sequences`` as ``ad_standin.sequence_info_core``;
 * ``GetCacheCallable``: ``fn(sequence_info) -> Tensor``; ``AttentionDescriptor`` with abstract
   ``is_paged``, ``get_attention_layout``, ``get_num_qkv_args``, ``get_source_attention_op``,
@@ -44,6 +46,11 @@ class CacheConfig(BaseModel):
             return dtype
         return value
 
+    def __or__(self, other: "CacheConfig") -> "CacheConfig":
+        if not isinstance(other, CacheConfig):
+            raise NotImplementedError(f"Cannot combine CacheConfig with {type(other)}")
+        return CacheConfig(**{name: getattr(self, name) or getattr(other, name) for name in type(self).model_fields})
+
 
 class SequenceInfo(SequenceInfoCore):
     def __init__(self, max_seq_len: int = 1, max_batch_size: int = 1, page_size: int = 0,
@@ -69,6 +76,10 @@ class SequenceInfo(SequenceInfoCore):
             ("logits_gather_indices", t, torch.long), ("logits_gather_info", 2, torch.int),
             ("cache_loc", (adjusted // self.page_size + 1) * b, torch.int),
         ])
+
+    @property
+    def is_paged(self) -> bool:
+        return self.page_size < self.max_seq_len
 
 
 class GetCacheCallable(Protocol):

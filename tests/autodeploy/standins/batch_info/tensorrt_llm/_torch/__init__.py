@@ -1,0 +1,1 @@
+"""STAND-IN of ``tensorrt_llm/_torch`` (package marker)."""

@@ -1,0 +1,1 @@
+"""STAND-IN of ``AD/shim/``."""
