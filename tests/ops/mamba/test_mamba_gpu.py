@@ -1,7 +1,7 @@
 """Real 1B / 3B Mamba2 shapes in bf16 on the GPU: T = 8192 prefill and a batch-64 decode vs the reference."""
 import pytest
 import torch
-from mamba_cases import flattened_batch, random_params, random_tokens, run_cached
+from mamba_cases import DT_MAX, DT_MIN, flattened_batch, random_params, random_tokens, run_cached
 
 import trtllm_flash.ops.mamba  # noqa: F401  (registers the ops)
 from trtllm_flash.ops.mamba import ssd_chunked, ssm_step
@@ -20,7 +20,7 @@ def test_prefill_8k_and_decode_64(model):
     tokens, meta = flattened_batch([seq], [0], [5])
     y = run_cached(torch.ops.trtllm_flash.cached_ssm, tokens, params, meta, pool, chunk_size=128)
     A, D, dt_bias = params
-    y_ref, s_ref = ssd_chunked(seq[0], seq[1], A, seq[2], seq[3], D, dt_bias, 0.0, float("inf"), 128)
+    y_ref, s_ref = ssd_chunked(seq[0], seq[1], A, seq[2], seq[3], D, dt_bias, DT_MIN, DT_MAX, 128)
     torch.testing.assert_close(y.float(), y_ref.float(), atol=5e-2, rtol=5e-2)
     torch.testing.assert_close(pool[5], s_ref[0], atol=5e-2, rtol=5e-2)
 
@@ -31,6 +31,6 @@ def test_prefill_8k_and_decode_64(model):
     tokens, meta = flattened_batch(steps, [7] * 64, slots, decode_layout=True)
     y = run_cached(torch.ops.trtllm_flash.cached_ssm, tokens, params, meta, pool, chunk_size=128)
     x, dt, B, C = (t[:, 0] for t in tokens)
-    y_ref, s_ref = ssm_step(before[slots], x, dt, A, B, C, D, dt_bias, 0.0, float("inf"))
+    y_ref, s_ref = ssm_step(before[slots], x, dt, A, B, C, D, dt_bias, DT_MIN, DT_MAX)
     torch.testing.assert_close(y.reshape(64, h, p).float(), y_ref, atol=2e-2, rtol=2e-2)
     torch.testing.assert_close(pool[slots], s_ref, atol=1e-4, rtol=1e-4)
