@@ -2,14 +2,16 @@
 ``tensorrt_llm/_torch/auto_deploy/custom_ops/attention_interface.py``, identical in the two generations
 that have resource handlers: stored version 46243425432 (RH-3, ``resource_handlers`` stand-in) and
 stored version 51834141611 (``BatchInfo``, ``batch_info`` stand-in). Both stand-ins' ``attention_interface``
-re-export these names, so upstream's import paths hold.
+re-export these names, so upstream's import paths hold (``AttentionRegistry``, the same in every
+generation, lives in ``ad_standin.attention_registry``).
 """
 from __future__ import annotations  # ``SequenceInfo`` in the signatures is each generation's own class
 
 from abc import ABC, abstractmethod
-from typing import Dict, List, Literal, Tuple, Type
+from typing import Dict, List, Literal, Tuple
 
 import torch
+from ad_standin.attention_registry import AttentionRegistry  # noqa: F401  (upstream's name, re-exported)
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "fp8": torch.float8_e4m3fn}
 
@@ -141,25 +143,3 @@ class AttentionDescriptor(ABC):
     @classmethod
     def get_host_prepare_metadata_function(cls):
         return None
-
-
-class AttentionRegistry:
-    _attention_registry: Dict[str, Type[AttentionDescriptor]] = {}
-
-    @classmethod
-    def register(cls, kernel_source: str):
-        def decorator(attention_cls):
-            assert kernel_source not in cls._attention_registry, f"Attention source {kernel_source} already registered."
-            cls._attention_registry[kernel_source] = attention_cls
-            return attention_cls
-
-        return decorator
-
-    @classmethod
-    def get(cls, kernel_source: str):
-        assert cls.has(kernel_source), f"Attention source {kernel_source} not registered."
-        return cls._attention_registry[kernel_source]
-
-    @classmethod
-    def has(cls, kernel_source: str) -> bool:
-        return kernel_source in cls._attention_registry

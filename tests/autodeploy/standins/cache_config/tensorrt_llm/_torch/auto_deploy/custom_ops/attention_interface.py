@@ -24,11 +24,12 @@ generation docs/AUTODEPLOY.md finds in the 1.2.x line. Behaviour mirrored (bodie
 * ``AttentionRegistry``: ``register`` asserts a new name, ``get`` asserts a known one, ``has``.
 """
 from abc import ABC, abstractmethod
-from typing import Dict, List, Optional, Protocol, Type
+from typing import Dict, List, Optional, Protocol
 
 import torch
 from ad_standin.sequence_info_core import SequenceInfoCore
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ad_standin.attention_registry import AttentionRegistry  # noqa: F401  (upstream's name, re-exported)
 
 
 class CacheConfig(BaseModel):
@@ -141,25 +142,3 @@ class AttentionDescriptor(ABC):
     @classmethod
     def get_host_prepare_metadata_function(cls):
         return None
-
-
-class AttentionRegistry:
-    _attention_registry: Dict[str, Type[AttentionDescriptor]] = {}
-
-    @classmethod
-    def register(cls, kernel_source: str):
-        def decorator(attention_cls):
-            assert kernel_source not in cls._attention_registry, f"Attention source {kernel_source} already registered."
-            cls._attention_registry[kernel_source] = attention_cls
-            return attention_cls
-
-        return decorator
-
-    @classmethod
-    def get(cls, kernel_source: str):
-        assert cls.has(kernel_source), f"Attention source {kernel_source} not registered."
-        return cls._attention_registry[kernel_source]
-
-    @classmethod
-    def has(cls, kernel_source: str) -> bool:
-        return kernel_source in cls._attention_registry
